@@ -1,0 +1,43 @@
+"""create_app(): routers, middleware, error handlers. No logic lives here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from carevault import __version__
+from carevault.errors import CareVaultError
+from carevault.runtime import Runtime
+from carevault.web import outcome
+from carevault.web.fhir_api.routes import router as fhir_router
+from carevault.web.middleware import RequestMiddleware
+
+
+def create_app(runtime: Runtime, *, close_runtime: bool = False) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if close_runtime:
+            runtime.close()
+
+    app = FastAPI(
+        title="CareVault", version=__version__, lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # the FHIR API documents itself at /fhir/metadata
+    )  # fmt: skip
+    app.state.runtime = runtime
+    app.include_router(fhir_router)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.add_exception_handler(CareVaultError, outcome.carevault_error)
+    app.add_exception_handler(RequestValidationError, outcome.validation_error)
+    app.add_exception_handler(StarletteHTTPException, outcome.http_error)
+    app.add_exception_handler(Exception, outcome.unexpected_error)
+    app.add_middleware(RequestMiddleware, max_body_bytes=runtime.settings.max_body_bytes)
+    return app

@@ -1,0 +1,30 @@
+"""The audit recorder: the chain functions, with keys from the key store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Connection
+
+from carevault.audit import chain
+from carevault.audit.models import AuditRecord
+from carevault.crypto.vault import Vault
+
+AUDIT_KEY_PURPOSE = "audit-chain"
+
+
+class AuditRecorder:
+    def __init__(self, vault: Vault) -> None:
+        self._vault = vault
+
+    def start_chain(self, conn: Connection, tenant_id: str) -> None:
+        chain.start_chain(conn, self._key(tenant_id), tenant_id)
+
+    def append(self, conn: Connection, tenant_id: str, records: Iterable[AuditRecord]) -> int:
+        return chain.append(conn, self._key(tenant_id), tenant_id, records)
+
+    def verify(self, conn: Connection, tenant_id: str) -> chain.Verification:
+        return chain.verify(conn, self._key(tenant_id), tenant_id)
+
+    def _key(self, tenant_id: str) -> bytes:
+        return self._vault.subkey(tenant_id, AUDIT_KEY_PURPOSE)

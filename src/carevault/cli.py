@@ -1,0 +1,232 @@
+"""The `carevault` command."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from carevault.errors import CareVaultError
+from carevault.identity.models import TenantKind
+from carevault.identity.permissions import Purpose, Role
+from carevault.runtime import NotInitialized, Runtime, initialize
+from carevault.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="CareVault: health records where every privacy promise is code.")  # fmt: skip
+tenant_app = typer.Typer(no_args_is_help=True, help="Tenants: practices, labs, imaging centres.")
+user_app = typer.Typer(no_args_is_help=True, help="Users of a tenant.")
+token_app = typer.Typer(no_args_is_help=True, help="Bearer tokens for programs.")
+audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit trail.")
+keys_app = typer.Typer(no_args_is_help=True, help="The master key and the key store.")
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
+
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+@contextmanager
+def opened() -> Iterator[Runtime]:
+    try:
+        runtime = Runtime(Settings())
+    except NotInitialized as exc:
+        raise fail(str(exc)) from None
+    try:
+        yield runtime
+    except CareVaultError as exc:
+        raise fail(exc.message) from None
+    finally:
+        runtime.close()
+
+
+@app.command()
+def init() -> None:
+    """Create the data folder, key store and master key; migrate the database."""
+    settings = Settings()
+    report = initialize(settings)
+    out = Console()
+    out.print(f"data folder: {settings.home.resolve()}")
+    out.print(f"key store:   {report.keystore_path.resolve()} (kept apart from the database)")
+    if report.created_keys:
+        out.print(
+            "[bold yellow]A new master key was created.[/bold yellow] Every record is encrypted "
+            "under it: if every copy of it is lost, the data is lost for good. Write an escrow "
+            "copy now and keep it apart from the data: `carevault keys escrow --out FILE`."
+        )
+    else:
+        out.print("the existing master key and key store were kept; migrations are up to date")
+
+
+@tenant_app.command("create")
+def tenant_create(
+    slug: Annotated[str, typer.Option(help="Short name used on the command line, e.g. 'riverside'")],
+    name: Annotated[str, typer.Option(help="Display name")],
+    kind: Annotated[TenantKind, typer.Option(help="What kind of covered entity")] = (
+        TenantKind.PRACTICE
+    ),
+) -> None:
+    """Create a tenant (a covered entity) with its own keys and audit chain."""
+    with opened() as rt:
+        tenant = rt.identity.create_tenant(slug, name, kind)
+        Console().print(f"tenant {tenant.slug} created ({tenant.kind.value}), id {tenant.tenant_id}")
+
+
+@tenant_app.command("list")
+def tenant_list() -> None:
+    """List the tenants."""
+    with opened() as rt:
+        for tenant in rt.identity.list_tenants():
+            Console().print(f"{tenant.slug}\t{tenant.kind.value}\t{tenant.name}")
+
+
+@user_app.command("create")
+def user_create(
+    tenant: Annotated[str, typer.Option(help="Tenant slug")],
+    email: Annotated[str, typer.Option(help="Sign-in email")],
+    role: Annotated[Role, typer.Option(help="Role")],
+    password: Annotated[str | None, typer.Option(help="Password (prompted if --prompt)")] = None,
+    prompt: Annotated[bool, typer.Option(help="Ask for the password")] = False,
+    patient: Annotated[str | None, typer.Option(help="Patient id, for a patient user")] = None,
+) -> None:
+    """Create a user of a tenant."""
+    if prompt and password is None:
+        password = getpass.getpass("password: ")
+    with opened() as rt:
+        found = rt.identity.tenant_by_slug(tenant)
+        user_id = rt.identity.create_user(found, email, role, password=password, patient_id=patient)
+        Console().print(f"user {user_id} created with role {role.value}")
+
+
+@token_app.command("create")
+def token_create(
+    tenant: Annotated[str, typer.Option(help="Tenant slug")],
+    user: Annotated[str, typer.Option(help="The user's email")],
+    scope: Annotated[list[str] | None, typer.Option(help="SMART scope, repeatable")] = None,
+    purpose: Annotated[Purpose | None, typer.Option(help="PurposeOfUse the token carries")] = None,
+    expires: Annotated[str, typer.Option(help="Lifetime (90m, 12h, 30d) or ISO time")] = "30d",
+) -> None:
+    """Issue a bearer token; prints the token on stdout and nothing else."""
+    with opened() as rt:
+        found = rt.identity.tenant_by_slug(tenant)
+        user_id = rt.identity.user_id_by_email(found, user)
+        issued = rt.identity.create_token(
+            found, user_id, scopes=tuple(scope or ()), purpose=purpose, expires=expires
+        )
+        sys.stdout.write(issued.token + "\n")
+        err.print(f"token id {issued.token_id}, expires {issued.expires_at}")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    tenant: Annotated[str, typer.Option(help="Tenant slug")],
+    token_id: Annotated[str, typer.Option(help="The token's id (printed when it was created)")],
+) -> None:
+    """Revoke a token at once."""
+    with opened() as rt:
+        rt.identity.revoke_token(rt.identity.tenant_by_slug(tenant), token_id)
+        Console().print("revoked")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+) -> None:
+    """Serve the FHIR API."""
+    from carevault.server import run
+
+    settings = Settings()
+    try:
+        run(settings, host=host, port=port)
+    except NotInitialized as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
+def demo(
+    seed_only: Annotated[bool, typer.Option(help="Seed the demo clinic, then exit")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed of the generator")] = 7,
+    patients: Annotated[int, typer.Option(help="Patients per tenant")] = 30,
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+) -> None:
+    """Create a synthetic demo clinic (two tenants), print its logins and tokens, then serve."""
+    from carevault.demo.seed import print_logins, seed_demo
+
+    settings = Settings()
+    initialize(settings)
+    with opened() as rt:
+        logins = seed_demo(rt, seed=seed, patients_per_tenant=patients)
+    print_logins(logins, Console())
+    if not seed_only:
+        serve(host=host, port=port)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    tenant: Annotated[str | None, typer.Option(help="Tenant slug (default: every chain)")] = None,
+) -> None:
+    """Verify the audit chain(s); exit 1 naming the first bad entry, else 0 with a count."""
+    with opened() as rt:
+        if tenant:
+            chains = [(tenant, rt.identity.tenant_by_slug(tenant).tenant_id)]
+        else:
+            chains = [("vendor", "_vendor")] + [
+                (t.slug, t.tenant_id) for t in rt.identity.list_tenants()
+            ]
+        bad = False
+        for label, tenant_id in chains:
+            result = rt.audit_verification(tenant_id)
+            if result.ok:
+                Console().print(f"{label}: {result.verified} entries verified")
+            else:
+                bad = True
+                Console().print(f"{label}: [red]BROKEN[/red] after {result.verified} good entries: "
+                                f"{result.problem}")  # fmt: skip
+    if bad:
+        raise typer.Exit(1)
+
+
+@keys_app.command("escrow")
+def keys_escrow(
+    out: Annotated[Path, typer.Option(help="Where to write the escrow file (must not exist)")],
+    passphrase_env: Annotated[
+        str | None, typer.Option(help="Read the passphrase from this environment variable")
+    ] = None,
+) -> None:
+    """Write the master key, sealed under a passphrase, to a file kept apart from the data."""
+    if out.exists():
+        raise fail(f"{out} exists; choose a new file")
+    if passphrase_env:
+        passphrase = os.environ.get(passphrase_env, "")
+    else:
+        passphrase = getpass.getpass("escrow passphrase: ")
+        if getpass.getpass("again: ") != passphrase:
+            raise fail("the passphrases differ")
+    if len(passphrase) < 12:
+        raise fail("use a passphrase of at least 12 characters")
+    with opened() as rt:
+        document = rt.escrow_master_key(passphrase)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(document)
+    Console().print(f"master key escrowed to {out}; keep it and its passphrase apart from the data")
+
+
+def main() -> None:
+    app()

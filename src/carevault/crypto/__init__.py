@@ -1,0 +1,1 @@
+"""Keys and ciphers: the key store, envelope encryption, keyed hashes, shredding."""

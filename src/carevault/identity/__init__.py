@@ -1,0 +1,1 @@
+"""Tenants, users, roles, permissions, purposes of use and bearer tokens."""

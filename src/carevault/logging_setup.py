@@ -1,0 +1,46 @@
+"""Structured JSON logs to the data folder and stderr. Callers pass ids and codes, never PHI."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        doc.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
+        if record.exc_info and record.exc_info[0] is not None:
+            # The exception type and where, not its message: messages can quote values.
+            doc["error"] = record.exc_info[0].__name__
+        return orjson.dumps(doc, default=str).decode()
+
+
+def configure(log_dir: Path, *, level: int = logging.INFO) -> None:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    formatter = JsonFormatter()
+    file_handler = logging.handlers.RotatingFileHandler(
+        log_dir / "carevault.log", maxBytes=50_000_000, backupCount=5
+    )
+    file_handler.setFormatter(formatter)
+    stream = logging.StreamHandler()
+    stream.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [file_handler, stream]
+    root.setLevel(level)
+    # uvicorn's own access log prints query strings; ours (web/middleware.py) does not.
+    logging.getLogger("uvicorn.access").disabled = True
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True

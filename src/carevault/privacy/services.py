@@ -1,0 +1,31 @@
+"""What every gate needs, built once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from carevault.audit.recorder import AuditRecorder
+from carevault.clock import Clock
+from carevault.committer import GroupCommitter
+from carevault.crypto.vault import Vault
+from carevault.privacy.minimum_necessary import MinimumNecessary, RoleProfiles
+from carevault.records.store import RecordStore
+
+
+@dataclass
+class GateServices:
+    reader: Engine
+    committer: GroupCommitter
+    vault: Vault
+    clock: Clock
+    default_count: int = 20
+    max_count: int = 100
+    minimum_necessary: MinimumNecessary = field(default_factory=RoleProfiles)
+    store: RecordStore = field(init=False)
+    audit: AuditRecorder = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.store = RecordStore(self.vault)
+        self.audit = AuditRecorder(self.vault)

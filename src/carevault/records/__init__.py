@@ -1,0 +1,1 @@
+"""The FHIR store: encrypted versions, search index, validation. Reached only through privacy/."""

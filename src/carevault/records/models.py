@@ -1,0 +1,77 @@
+"""Record tables. `tenant_id` leads every key, so the schema shards by tenant (Citus).
+
+Resource bodies exist only as AES-GCM ciphertext. The search tables hold keyed
+hashes for direct identifiers and clear values only for codes, statuses, clinical
+dates and birth years.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Index, Integer, LargeBinary, String, Table
+
+from carevault.database import metadata
+
+resources = Table(
+    "resources",
+    metadata,
+    Column("tenant_id", String(36), primary_key=True),
+    Column("resource_type", String(64), primary_key=True),
+    Column("resource_id", String(64), primary_key=True),
+    Column("version_id", Integer, nullable=False),
+    Column("last_updated", String(32), nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    # The patient whose compartment holds this resource: the scope filter and the data key.
+    Column("patient_id", String(64), nullable=True),
+    Index("ix_resources_patient", "tenant_id", "patient_id", "resource_type"),
+    Index("ix_resources_updated", "tenant_id", "resource_type", "last_updated"),
+)
+
+resource_versions = Table(
+    "resource_versions",
+    metadata,
+    Column("tenant_id", String(36), primary_key=True),
+    Column("resource_type", String(64), primary_key=True),
+    Column("resource_id", String(64), primary_key=True),
+    Column("version_id", Integer, primary_key=True),
+    Column("last_updated", String(32), nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("patient_id", String(64), nullable=True),
+    Column("key_name", String(80), nullable=False),
+    Column("sealed", LargeBinary, nullable=True),  # None for a deletion tombstone
+)
+
+search_tokens = Table(
+    "search_tokens",
+    metadata,
+    Column("tenant_id", String(36), primary_key=True),
+    Column("resource_type", String(64), primary_key=True),
+    Column("resource_id", String(64), primary_key=True),
+    Column("param", String(64), primary_key=True),
+    Column("system", String(255), primary_key=True),  # "" when none (or hashed)
+    Column("code", String(255), primary_key=True),
+    Index("ix_search_tokens_lookup", "tenant_id", "resource_type", "param", "code"),
+)
+
+search_dates = Table(
+    "search_dates",
+    metadata,
+    Column("tenant_id", String(36), primary_key=True),
+    Column("resource_type", String(64), primary_key=True),
+    Column("resource_id", String(64), primary_key=True),
+    Column("param", String(64), primary_key=True),
+    Column("low", String(32), primary_key=True),
+    Column("high", String(32), primary_key=True),
+    Index("ix_search_dates_lookup", "tenant_id", "resource_type", "param", "low", "high"),
+)
+
+search_refs = Table(
+    "search_refs",
+    metadata,
+    Column("tenant_id", String(36), primary_key=True),
+    Column("resource_type", String(64), primary_key=True),
+    Column("resource_id", String(64), primary_key=True),
+    Column("param", String(64), primary_key=True),
+    Column("target_type", String(64), primary_key=True),
+    Column("target_id", String(64), primary_key=True),
+    Index("ix_search_refs_lookup", "tenant_id", "resource_type", "param", "target_id"),
+)

@@ -1,0 +1,23 @@
+"""How strings and tokens are normalized before they are hashed, on both write and search."""
+
+from __future__ import annotations
+
+import unicodedata
+
+MAX_PREFIX = 32
+"""Names are matched on their first 32 characters; longer prefixes are cut to that."""
+
+
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form, as FHIR string search asks for."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(stripped.split())
+
+
+def telecom(value: str) -> str:
+    """Phone numbers compare by their digits; emails case-insensitively."""
+    if "@" in value:
+        return value.strip().casefold()
+    digits = "".join(c for c in value if c.isdigit() or c == "+")
+    return digits or value.strip().casefold()

@@ -1,0 +1,387 @@
+"""The encrypted, versioned FHIR store. Every query carries the tenant and the scope.
+
+Called only by the gate (privacy/), which decides first and audits after.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Row, and_, delete, func, insert, select, update
+
+from carevault.crypto.vault import TENANT_SHARED_KEY, Vault, patient_key_name
+from carevault.errors import Conflict, Invalid, PreconditionFailed, Unprocessable
+from carevault.records import indexing, search
+from carevault.records.models import (
+    resource_versions,
+    resources,
+    search_dates,
+    search_refs,
+    search_tokens,
+)
+from carevault.records.params import COMPARTMENT_PATHS, IN_COMPARTMENT, SUPPORTED_TYPES
+
+MAX_ID_LENGTH = 64
+_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where an actor may reach: a tenant, and optionally only some patients' compartments."""
+
+    tenant_id: str
+    patient_ids: frozenset[str] | None = None  # None: the whole tenant
+
+    def admits(self, resource_type: str, patient_id: str | None) -> bool:
+        if self.patient_ids is None or resource_type not in IN_COMPARTMENT:
+            return True
+        return patient_id in self.patient_ids
+
+
+@dataclass(frozen=True)
+class Version:
+    resource_type: str
+    resource_id: str
+    version_id: int
+    last_updated: str
+    deleted: bool
+    patient_id: str | None
+    body: bytes | None
+    """The resource JSON (meta included), or None for a deletion."""
+
+
+@dataclass(frozen=True)
+class Page:
+    versions: list[Version]
+    total: int
+    next_after: str | None
+    ignored: tuple[str, ...]
+
+
+def valid_id(resource_id: str) -> bool:
+    return 0 < len(resource_id) <= MAX_ID_LENGTH and set(resource_id) <= _ID_CHARS
+
+
+class RecordStore:
+    def __init__(self, vault: Vault) -> None:
+        self._vault = vault
+
+    # -- reads -----------------------------------------------------------------
+
+    def read(self, conn: Connection, scope: Scope, rtype: str, rid: str) -> Version | None:
+        row = conn.execute(
+            select(resource_versions)
+            .join(
+                resources,
+                and_(
+                    resources.c.tenant_id == resource_versions.c.tenant_id,
+                    resources.c.resource_type == resource_versions.c.resource_type,
+                    resources.c.resource_id == resource_versions.c.resource_id,
+                    resources.c.version_id == resource_versions.c.version_id,
+                ),
+            )
+            .where(*self._key(scope, rtype, rid), *self._version_scope(scope, rtype))
+        ).one_or_none()
+        return self._open(scope.tenant_id, row) if row is not None else None
+
+    def vread(
+        self, conn: Connection, scope: Scope, rtype: str, rid: str, vid: int
+    ) -> Version | None:
+        row = conn.execute(
+            select(resource_versions).where(
+                *self._key(scope, rtype, rid),
+                resource_versions.c.version_id == vid,
+                *self._version_scope(scope, rtype),
+            )
+        ).one_or_none()
+        return self._open(scope.tenant_id, row) if row is not None else None
+
+    def history(self, conn: Connection, scope: Scope, rtype: str, rid: str) -> list[Version]:
+        rows = conn.execute(
+            select(resource_versions)
+            .where(*self._key(scope, rtype, rid), *self._version_scope(scope, rtype))
+            .order_by(resource_versions.c.version_id.desc())
+        ).all()
+        return [self._open(scope.tenant_id, row) for row in rows]
+
+    def search(
+        self,
+        conn: Connection,
+        scope: Scope,
+        rtype: str,
+        params: Sequence[tuple[str, str]],
+        *,
+        after: str | None,
+        default_count: int,
+        max_count: int,
+        lenient: bool,
+    ) -> Page:
+        criteria = search.build(
+            scope.tenant_id, rtype, params, self._vault.hasher(scope.tenant_id),
+            default_count=default_count, max_count=max_count, lenient=lenient,
+        )  # fmt: skip
+        where = [
+            resources.c.tenant_id == scope.tenant_id,
+            resources.c.resource_type == rtype,
+            resources.c.deleted.is_(False),
+            *self._current_scope(scope, rtype),
+            *criteria.conditions,
+        ]
+        total = conn.execute(select(func.count()).select_from(resources).where(*where)).scalar_one()
+        if criteria.count == 0:
+            return Page([], int(total), None, criteria.ignored)
+        page_where = [*where, resources.c.resource_id > after] if after else where
+        rows = conn.execute(
+            select(resource_versions)
+            .join(
+                resources,
+                and_(
+                    resources.c.tenant_id == resource_versions.c.tenant_id,
+                    resources.c.resource_type == resource_versions.c.resource_type,
+                    resources.c.resource_id == resource_versions.c.resource_id,
+                    resources.c.version_id == resource_versions.c.version_id,
+                ),
+            )
+            .where(*page_where)
+            .order_by(resources.c.resource_id)
+            .limit(criteria.count + 1)
+        ).all()
+        more = len(rows) > criteria.count
+        rows = rows[: criteria.count]
+        versions = [self._open(scope.tenant_id, row) for row in rows]
+        next_after = versions[-1].resource_id if more else None
+        return Page(versions, int(total), next_after, criteria.ignored)
+
+    # -- writes ----------------------------------------------------------------
+
+    def create(
+        self, conn: Connection, scope: Scope, rtype: str, body: dict[str, Any], now: str
+    ) -> Version:
+        rid = str(uuid.uuid4())
+        return self._write(conn, scope, rtype, rid, body, now, version_id=1)
+
+    def update(
+        self,
+        conn: Connection,
+        scope: Scope,
+        rtype: str,
+        rid: str,
+        body: dict[str, Any],
+        now: str,
+        *,
+        if_match: int | None,
+    ) -> tuple[Version, bool]:
+        """Write a new version; returns it and whether this created the resource."""
+        if not valid_id(rid):
+            raise Invalid("resource ids are 1-64 characters of A-Z, a-z, 0-9, '-' and '.'")
+        if body.get("id") != rid:
+            raise Invalid("the resource's id must match the id in the URL")
+        current = self._current(conn, scope, rtype, rid)
+        if if_match is not None and (current is None or current.version_id != if_match):
+            raise PreconditionFailed("the resource has changed since that version (If-Match)")
+        if current is None:
+            if self._exists_anywhere(conn, scope.tenant_id, rtype, rid):
+                # it exists but this actor may not see it: refuse without saying so
+                raise Conflict("that id cannot be used")
+            return self._write(conn, scope, rtype, rid, body, now, version_id=1), True
+        return self._write(conn, scope, rtype, rid, body, now, version_id=current.version_id + 1), False
+
+    def delete(
+        self, conn: Connection, scope: Scope, rtype: str, rid: str, now: str
+    ) -> Version | None:
+        """Write a tombstone version; None if there was nothing (visible) to delete."""
+        current = self._current(conn, scope, rtype, rid)
+        if current is None or current.deleted:
+            return None
+        vid = current.version_id + 1
+        conn.execute(
+            insert(resource_versions).values(
+                tenant_id=scope.tenant_id, resource_type=rtype, resource_id=rid, version_id=vid,
+                last_updated=now, deleted=True, patient_id=current.patient_id,
+                key_name=_key_name(current.patient_id), sealed=None,
+            )
+        )  # fmt: skip
+        conn.execute(
+            update(resources)
+            .where(*self._current_key(scope.tenant_id, rtype, rid))
+            .values(version_id=vid, last_updated=now, deleted=True)
+        )
+        self._clear_index(conn, scope.tenant_id, rtype, rid)
+        return Version(rtype, rid, vid, now, True, current.patient_id, None)
+
+    # -- internals -------------------------------------------------------------
+
+    def _write(
+        self,
+        conn: Connection,
+        scope: Scope,
+        rtype: str,
+        rid: str,
+        body: dict[str, Any],
+        now: str,
+        *,
+        version_id: int,
+    ) -> Version:
+        patient_id = compartment_of(rtype, rid, body)
+        if not scope.admits(rtype, patient_id):
+            raise Unprocessable("the resource must belong to a patient you may act for")
+        self._check_references(conn, scope.tenant_id, body)
+        meta = dict(body.get("meta") or {})
+        meta.update(versionId=str(version_id), lastUpdated=now)
+        stored = {**body, "id": rid, "meta": meta}
+        plaintext = orjson.dumps(stored)
+        key_name = _key_name(patient_id)
+        sealed = self._vault.seal_record(
+            scope.tenant_id, key_name, plaintext, _aad(scope.tenant_id, rtype, rid, version_id)
+        )
+        conn.execute(
+            insert(resource_versions).values(
+                tenant_id=scope.tenant_id, resource_type=rtype, resource_id=rid,
+                version_id=version_id, last_updated=now, deleted=False, patient_id=patient_id,
+                key_name=key_name, sealed=sealed,
+            )
+        )  # fmt: skip
+        values = {"version_id": version_id, "last_updated": now, "deleted": False,
+                  "patient_id": patient_id}  # fmt: skip
+        if version_id == 1:
+            conn.execute(
+                insert(resources).values(
+                    tenant_id=scope.tenant_id, resource_type=rtype, resource_id=rid, **values
+                )
+            )
+        else:
+            conn.execute(
+                update(resources).where(*self._current_key(scope.tenant_id, rtype, rid)).values(**values)
+            )
+            self._clear_index(conn, scope.tenant_id, rtype, rid)
+        self._write_index(conn, scope.tenant_id, rtype, rid, stored)
+        return Version(rtype, rid, version_id, now, False, patient_id, plaintext)
+
+    def _write_index(
+        self, conn: Connection, tenant_id: str, rtype: str, rid: str, body: dict[str, Any]
+    ) -> None:
+        try:
+            rows = indexing.index(rtype, body, self._vault.hasher(tenant_id))
+        except ValueError:
+            raise Unprocessable("a date element is not a valid FHIR date") from None
+        base = {"tenant_id": tenant_id, "resource_type": rtype, "resource_id": rid}
+        if rows.tokens:
+            conn.execute(insert(search_tokens), [
+                {**base, "param": p, "system": s[:255], "code": c[:255]} for p, s, c in rows.tokens
+            ])  # fmt: skip
+        if rows.dates:
+            conn.execute(insert(search_dates), [
+                {**base, "param": p, "low": lo, "high": hi} for p, lo, hi in rows.dates
+            ])  # fmt: skip
+        if rows.refs:
+            conn.execute(insert(search_refs), [
+                {**base, "param": p, "target_type": t, "target_id": i} for p, t, i in rows.refs
+            ])  # fmt: skip
+
+    def _clear_index(self, conn: Connection, tenant_id: str, rtype: str, rid: str) -> None:
+        for table in (search_tokens, search_dates, search_refs):
+            conn.execute(
+                delete(table).where(
+                    table.c.tenant_id == tenant_id,
+                    table.c.resource_type == rtype,
+                    table.c.resource_id == rid,
+                )
+            )
+
+    def _check_references(self, conn: Connection, tenant_id: str, body: dict[str, Any]) -> None:
+        """Every relative reference to a type we serve must resolve inside this tenant."""
+        wanted = {ref for ref in _references(body) if ref[0] in SUPPORTED_TYPES}
+        for rtype, rid in wanted:
+            found = conn.execute(
+                select(resources.c.resource_id).where(
+                    *self._current_key(tenant_id, rtype, rid), resources.c.deleted.is_(False)
+                )
+            ).first()
+            if found is None:
+                raise Unprocessable(f"a reference to {rtype} does not resolve to a resource here")
+
+    def _current(self, conn: Connection, scope: Scope, rtype: str, rid: str) -> Row[Any] | None:
+        return conn.execute(
+            select(resources).where(
+                *self._current_key(scope.tenant_id, rtype, rid), *self._current_scope(scope, rtype)
+            )
+        ).one_or_none()
+
+    def _exists_anywhere(self, conn: Connection, tenant_id: str, rtype: str, rid: str) -> bool:
+        query = select(resources.c.resource_id).where(*self._current_key(tenant_id, rtype, rid))
+        return conn.execute(query).first() is not None
+
+    def _open(self, tenant_id: str, row: Row[Any]) -> Version:
+        body = None
+        if row.sealed is not None:
+            aad = _aad(tenant_id, row.resource_type, row.resource_id, row.version_id)
+            body = self._vault.open_record(tenant_id, row.key_name, row.sealed, aad)
+        return Version(
+            row.resource_type, row.resource_id, row.version_id, row.last_updated,
+            bool(row.deleted), row.patient_id, body,
+        )  # fmt: skip
+
+    @staticmethod
+    def _key(scope: Scope, rtype: str, rid: str) -> list[Any]:
+        return [
+            resource_versions.c.tenant_id == scope.tenant_id,
+            resource_versions.c.resource_type == rtype,
+            resource_versions.c.resource_id == rid,
+        ]
+
+    @staticmethod
+    def _current_key(tenant_id: str, rtype: str, rid: str) -> list[Any]:
+        return [
+            resources.c.tenant_id == tenant_id,
+            resources.c.resource_type == rtype,
+            resources.c.resource_id == rid,
+        ]
+
+    @staticmethod
+    def _version_scope(scope: Scope, rtype: str) -> list[Any]:
+        if scope.patient_ids is None or rtype not in IN_COMPARTMENT:
+            return []
+        return [resource_versions.c.patient_id.in_(sorted(scope.patient_ids))]
+
+    @staticmethod
+    def _current_scope(scope: Scope, rtype: str) -> list[Any]:
+        if scope.patient_ids is None or rtype not in IN_COMPARTMENT:
+            return []
+        return [resources.c.patient_id.in_(sorted(scope.patient_ids))]
+
+
+def compartment_of(rtype: str, rid: str, body: dict[str, Any]) -> str | None:
+    if rtype == "Patient":
+        return rid
+    path = COMPARTMENT_PATHS.get(rtype)
+    if path is None:
+        return None
+    ref = indexing.relative_reference(body.get(path))
+    return ref[1] if ref is not None and ref[0] == "Patient" else None
+
+
+def _key_name(patient_id: str | None) -> str:
+    return patient_key_name(patient_id) if patient_id else TENANT_SHARED_KEY
+
+
+def _aad(tenant_id: str, rtype: str, rid: str, vid: int) -> bytes:
+    return f"{tenant_id}|{rtype}|{rid}|{vid}".encode()
+
+
+def _references(node: Any) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    if isinstance(node, dict):
+        ref = indexing.relative_reference(node)
+        if ref is not None:
+            found.append(ref)
+        for value in node.values():
+            if isinstance(value, dict | list):
+                found.extend(_references(value))
+    elif isinstance(node, list):
+        for item in node:
+            found.extend(_references(item))
+    return found

@@ -1,0 +1,134 @@
+"""FHIR REST interactions. Each handler parses the request and hands it to the gate; nothing more."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from carevault.errors import Invalid, TooLarge
+from carevault.web.fhir_api import bundles
+from carevault.web.fhir_api.capability import capability_statement
+from carevault.web.fhir_api.deps import Records
+from carevault.web.outcome import FHIR_JSON, outcome
+
+router = APIRouter(prefix="/fhir")
+
+_JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
+_ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/fhir"
+
+
+async def json_body(request: Request) -> Any:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in _JSON_TYPES:
+        raise Invalid("send the resource as application/fhir+json")
+    raw = await request.body()
+    max_bytes = request.app.state.runtime.settings.max_body_bytes
+    if len(raw) > max_bytes:
+        raise TooLarge(f"the body is larger than {max_bytes} bytes")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise Invalid("the body is not well-formed JSON") from None
+
+
+def lenient(request: Request, params: list[tuple[str, str]]) -> bool:
+    prefer = request.headers.get("prefer", "").replace(" ", "").lower()
+    return "handling=lenient" in prefer or ("handling", "lenient") in params
+
+
+def if_match(request: Request) -> int | None:
+    header = request.headers.get("if-match")
+    if header is None:
+        return None
+    match = _ETAG.match(header.strip())
+    if match is None:
+        raise Invalid('If-Match must be a version ETag such as W/"3"')
+    return int(match[1])
+
+
+@router.get("/metadata")
+async def metadata(request: Request) -> Response:
+    return Response(orjson.dumps(capability_statement(base_url(request))), media_type=FHIR_JSON)
+
+
+@router.get("/{rtype}")
+async def search_get(request: Request, rtype: str, gate: Records) -> Response:
+    params = list(request.query_params.multi_items())
+    return await _search(request, rtype, gate, params, self_query=params)
+
+
+@router.post("/{rtype}/_search")
+async def search_post(request: Request, rtype: str, gate: Records) -> Response:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise Invalid("POST _search takes an application/x-www-form-urlencoded body")
+    body = (await request.body()).decode("utf-8", errors="replace")
+    params = list(request.query_params.multi_items()) + parse_qsl(body, keep_blank_values=True)
+    # The self link leaves out the posted parameters: they may be identifiers.
+    return await _search(request, rtype, gate, params, self_query=[])
+
+
+async def _search(
+    request: Request,
+    rtype: str,
+    gate: Records,
+    params: list[tuple[str, str]],
+    *,
+    self_query: list[tuple[str, str]],
+) -> Response:
+    page = next((v for k, v in params if k == "_page"), None)
+    result = await run_in_threadpool(
+        gate.search, rtype, params, page=page, lenient=lenient(request, params)
+    )
+    return bundles.searchset(base_url(request), rtype, result, [] if page else self_query)
+
+
+@router.post("/{rtype}")
+async def create(request: Request, rtype: str, gate: Records) -> Response:
+    body = await json_body(request)
+    view = await run_in_threadpool(gate.create, rtype, body)
+    return bundles.resource_response(base_url(request), view, status=201)
+
+
+@router.get("/{rtype}/{rid}")
+async def read(request: Request, rtype: str, rid: str, gate: Records) -> Response:
+    view = await run_in_threadpool(gate.read, rtype, rid)
+    return bundles.resource_response(base_url(request), view)
+
+
+@router.put("/{rtype}/{rid}")
+async def update(request: Request, rtype: str, rid: str, gate: Records) -> Response:
+    body = await json_body(request)
+    version = if_match(request)
+    view, created = await run_in_threadpool(gate.update, rtype, rid, body, if_match=version)
+    return bundles.resource_response(base_url(request), view, status=201 if created else 200)
+
+
+@router.delete("/{rtype}/{rid}")
+async def delete(request: Request, rtype: str, rid: str, gate: Records) -> Response:
+    await run_in_threadpool(gate.delete, rtype, rid)
+    return Response(status_code=204)
+
+
+@router.get("/{rtype}/{rid}/_history")
+async def history(request: Request, rtype: str, rid: str, gate: Records) -> Response:
+    versions = await run_in_threadpool(gate.history, rtype, rid)
+    return bundles.history(base_url(request), versions)
+
+
+@router.get("/{rtype}/{rid}/_history/{vid}")
+async def vread(request: Request, rtype: str, rid: str, vid: str, gate: Records) -> Response:
+    if not vid.isdigit():
+        return outcome(404, "not-found", "version ids are whole numbers")
+    view = await run_in_threadpool(gate.vread, rtype, rid, int(vid))
+    return bundles.resource_response(base_url(request), view)
