@@ -25,9 +25,12 @@ def create_app(runtime: Runtime, *, close_runtime: bool = False) -> FastAPI:
             runtime.close()
 
     app = FastAPI(
-        title="CareVault", version=__version__, lifespan=lifespan,
-        docs_url=None, redoc_url=None,  # the FHIR API documents itself at /fhir/metadata
-    )  # fmt: skip
+        title="CareVault",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,  # the FHIR API documents itself at /fhir/metadata
+    )
     app.state.runtime = runtime
     app.include_router(fhir_router)
 

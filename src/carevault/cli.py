@@ -19,8 +19,11 @@ from carevault.identity.permissions import Purpose, Role
 from carevault.runtime import NotInitialized, Runtime, initialize
 from carevault.settings import Settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="CareVault: health records where every privacy promise is code.")  # fmt: skip
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="CareVault: health records where every privacy promise is code.",
+)
 tenant_app = typer.Typer(no_args_is_help=True, help="Tenants: practices, labs, imaging centres.")
 user_app = typer.Typer(no_args_is_help=True, help="Users of a tenant.")
 token_app = typer.Typer(no_args_is_help=True, help="Bearer tokens for programs.")
@@ -74,7 +77,9 @@ def init() -> None:
 
 @tenant_app.command("create")
 def tenant_create(
-    slug: Annotated[str, typer.Option(help="Short name used on the command line, e.g. 'riverside'")],
+    slug: Annotated[
+        str, typer.Option(help="Short name used on the command line, e.g. 'riverside'")
+    ],
     name: Annotated[str, typer.Option(help="Display name")],
     kind: Annotated[TenantKind, typer.Option(help="What kind of covered entity")] = (
         TenantKind.PRACTICE
@@ -83,7 +88,9 @@ def tenant_create(
     """Create a tenant (a covered entity) with its own keys and audit chain."""
     with opened() as rt:
         tenant = rt.identity.create_tenant(slug, name, kind)
-        Console().print(f"tenant {tenant.slug} created ({tenant.kind.value}), id {tenant.tenant_id}")
+        Console().print(
+            f"tenant {tenant.slug} created ({tenant.kind.value}), id {tenant.tenant_id}"
+        )
 
 
 @tenant_app.command("list")
@@ -196,8 +203,10 @@ def audit_verify(
                 Console().print(f"{label}: {result.verified} entries verified")
             else:
                 bad = True
-                Console().print(f"{label}: [red]BROKEN[/red] after {result.verified} good entries: "
-                                f"{result.problem}")  # fmt: skip
+                Console().print(
+                    f"{label}: [red]BROKEN[/red] after {result.verified} good entries: "
+                    f"{result.problem}"
+                )
     if bad:
         raise typer.Exit(1)
 

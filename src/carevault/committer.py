@@ -86,7 +86,9 @@ class GroupCommitter:
                         savepoint.rollback()
                         job.error = exc
         except Exception as exc:
-            log.error("group commit failed", extra={"batch": len(batch), "error": type(exc).__name__})
+            log.error(
+                "group commit failed", extra={"batch": len(batch), "error": type(exc).__name__}
+            )
             for job in batch:
                 job.error = job.error or CommitFailed("the transaction could not be committed")
                 job.result = None

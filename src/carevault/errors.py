@@ -1,4 +1,4 @@
-"""Errors every domain raises and every face maps: an HTTP status, a FHIR issue code, a safe message.
+"""Errors every domain raises and every face maps: HTTP status, FHIR issue code, safe message.
 
 Messages name elements and parameters, never values: they may be shown to the caller and
 logged, so they must not carry PHI.

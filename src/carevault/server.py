@@ -14,5 +14,13 @@ def run(settings: Settings, *, host: str, port: int) -> None:
     configure(settings.log_dir)
     runtime = Runtime(settings)
     app = create_app(runtime, close_runtime=True)
-    uvicorn.run(app, host=host, port=port, access_log=False, log_config=None,
-                http="httptools", loop="uvloop", timeout_graceful_shutdown=5)  # fmt: skip
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        log_config=None,
+        http="httptools",
+        loop="uvloop",
+        timeout_graceful_shutdown=5,
+    )

@@ -22,10 +22,24 @@ from carevault.audit.models import AuditRecord, audit_entries, audit_heads
 
 GENESIS = "0" * 64
 _HASHED_FIELDS = (
-    "tenant_id", "seq", "recorded_at", "request_id", "actor_id", "actor_role", "on_behalf_of",
-    "action", "outcome", "status", "purpose", "resource_type", "resource_ids", "patient_ids",
-    "source_ip", "user_agent", "detail",
-)  # fmt: skip
+    "tenant_id",
+    "seq",
+    "recorded_at",
+    "request_id",
+    "actor_id",
+    "actor_role",
+    "on_behalf_of",
+    "action",
+    "outcome",
+    "status",
+    "purpose",
+    "resource_type",
+    "resource_ids",
+    "patient_ids",
+    "source_ip",
+    "user_agent",
+    "detail",
+)
 
 
 def _row_for(tenant_id: str, seq: int, record: AuditRecord) -> dict[str, Any]:
@@ -64,10 +78,12 @@ def start_chain(conn: Connection, key: bytes, tenant_id: str) -> None:
     """Create the chain's head; done once, when the tenant is created."""
     conn.execute(
         insert(audit_heads).values(
-            tenant_id=tenant_id, seq=0, entry_hash=GENESIS,
+            tenant_id=tenant_id,
+            seq=0,
+            entry_hash=GENESIS,
             head_mac=_head_mac(key, tenant_id, 0, GENESIS),
         )
-    )  # fmt: skip
+    )
 
 
 def append(conn: Connection, key: bytes, tenant_id: str, records: Iterable[AuditRecord]) -> int:
@@ -117,23 +133,31 @@ def verify(conn: Connection, key: bytes, tenant_id: str, *, batch: int = 5000) -
     expected_seq, prev, count = 1, GENESIS, 0
     last_seq = 0
     while True:
-        rows = conn.execute(
-            select(audit_entries)
-            .where(audit_entries.c.tenant_id == tenant_id, audit_entries.c.seq >= expected_seq)
-            .order_by(audit_entries.c.seq)
-            .limit(batch)
-        ).mappings().all()
+        rows = (
+            conn.execute(
+                select(audit_entries)
+                .where(audit_entries.c.tenant_id == tenant_id, audit_entries.c.seq >= expected_seq)
+                .order_by(audit_entries.c.seq)
+                .limit(batch)
+            )
+            .mappings()
+            .all()
+        )
         for row in rows:
             if row["seq"] != expected_seq:
                 return Verification(
-                    tenant_id, count, expected_seq,
+                    tenant_id,
+                    count,
+                    expected_seq,
                     f"entry {expected_seq} is missing (deleted or renumbered)",
-                )  # fmt: skip
-            if row["prev_hash"] != prev or entry_hash(key, prev, row) != row["entry_hash"]:
+                )
+            if row["prev_hash"] != prev or entry_hash(key, prev, dict(row)) != row["entry_hash"]:
                 return Verification(
-                    tenant_id, count, expected_seq,
+                    tenant_id,
+                    count,
+                    expected_seq,
                     f"entry {expected_seq} was altered or moved",
-                )  # fmt: skip
+                )
             prev = row["entry_hash"]
             last_seq = expected_seq
             expected_seq += 1
@@ -148,7 +172,9 @@ def verify(conn: Connection, key: bytes, tenant_id: str, *, batch: int = 5000) -
         return Verification(tenant_id, count, None, "the chain's head record was altered")
     if head_row["seq"] != last_seq or head_row["entry_hash"] != prev:
         return Verification(
-            tenant_id, count, last_seq + 1,
+            tenant_id,
+            count,
+            last_seq + 1,
             f"entries after {last_seq} were removed (the head records {head_row['seq']})",
-        )  # fmt: skip
+        )
     return Verification(tenant_id, count)

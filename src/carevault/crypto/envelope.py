@@ -35,6 +35,6 @@ def unseal(key: bytes, blob: bytes, aad: bytes) -> bytes:
 
 def derive_key(key: bytes, purpose: str) -> bytes:
     """A sub-key for one purpose (search index, audit chain, paging), so one key does one job."""
-    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=purpose.encode()).derive(
-        key
-    )
+    return HKDF(
+        algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=purpose.encode()
+    ).derive(key)

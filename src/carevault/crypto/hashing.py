@@ -19,6 +19,6 @@ class KeyedHasher:
         self._key = derive_key(tenant_key, "carevault search-index v1")
 
     def digest(self, domain: str, value: str) -> str:
-        """A hex digest bound to its domain (which parameter, which match), so hashes don't cross."""
+        """A hex digest bound to its domain (parameter and match kind), so hashes never cross."""
         msg = domain.encode() + b"\x00" + value.encode()
         return hmac.new(self._key, msg, hashlib.sha256).hexdigest()[:DIGEST_HEX_CHARS]

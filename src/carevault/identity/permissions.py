@@ -29,7 +29,7 @@ class Permission(StrEnum):
     DOCUMENT_REFERENCE_DELETE = "fhir:DocumentReference:delete"
     AUDIT_LOG_READ = "audit:log:read"
     IDENTITY_USER_MANAGE = "identity:user:manage"
-    IDENTITY_TOKEN_MANAGE = "identity:token:manage"
+    IDENTITY_TOKEN_MANAGE = "identity:token:manage"  # noqa: S105 (a permission name)
 
     @property
     def resource(self) -> str:
@@ -81,9 +81,7 @@ DIRECTORY_TYPES = ("Practitioner", "Organization")
 
 
 def _grant(types: tuple[str, ...], *actions: str) -> frozenset[Permission]:
-    return frozenset(
-        p for t in types for a in actions if (p := fhir_permission(t, a)) is not None
-    )
+    return frozenset(p for t in types for a in actions if (p := fhir_permission(t, a)) is not None)
 
 
 ALL_TYPES = CLINICAL_TYPES + DIRECTORY_TYPES

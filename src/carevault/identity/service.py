@@ -30,7 +30,7 @@ from carevault.identity.permissions import (
 )
 from carevault.identity.scopes import DEFAULT_SCOPES, ScopeError, permissions_for
 
-TOKEN_PREFIX = "cv1"
+TOKEN_PREFIX = "cv1"  # noqa: S105 (a format marker, not a secret)
 MAX_TOKEN_LIFETIME = timedelta(days=366)
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -61,8 +61,11 @@ def parse_expiry(text: str, now: datetime) -> datetime:
     """'90m', '12h', '30d' or an ISO date-time; at most a year ahead."""
     if match := _DURATION.match(text.strip()):
         amount, unit = int(match[1]), match[2]
-        delta = {"m": timedelta(minutes=amount), "h": timedelta(hours=amount),
-                 "d": timedelta(days=amount)}[unit]  # fmt: skip
+        delta = {
+            "m": timedelta(minutes=amount),
+            "h": timedelta(hours=amount),
+            "d": timedelta(days=amount),
+        }[unit]
         expires = now + delta
     else:
         try:
@@ -92,7 +95,9 @@ class IdentityService:
 
     def create_tenant(self, slug: str, name: str, kind: TenantKind) -> Tenant:
         if not _SLUG.match(slug):
-            raise Invalid("a slug is 2-63 characters of a-z, 0-9 and '-', starting with a letter or digit")
+            raise Invalid(
+                "a slug is 2-63 characters of a-z, 0-9 and '-', starting with a letter or digit"
+            )
         if not name.strip():
             raise Invalid("a tenant needs a name")
         tenant = Tenant(str(uuid.uuid4()), slug, name.strip(), kind)
@@ -101,10 +106,15 @@ class IdentityService:
         def work(conn: Connection) -> None:
             if conn.execute(select(tenants.c.tenant_id).where(tenants.c.slug == slug)).first():
                 raise Conflict(f"a tenant with slug '{slug}' exists")
-            conn.execute(insert(tenants).values(
-                tenant_id=tenant.tenant_id, slug=slug, name=tenant.name, kind=kind.value,
-                created_at=now,
-            ))  # fmt: skip
+            conn.execute(
+                insert(tenants).values(
+                    tenant_id=tenant.tenant_id,
+                    slug=slug,
+                    name=tenant.name,
+                    kind=kind.value,
+                    created_at=now,
+                )
+            )
             self._audit.start_chain(conn, tenant.tenant_id)
             record = self._admin_record(now, "tenant created", (tenant.tenant_id,), "Tenant")
             self._audit.append(conn, tenant.tenant_id, [record])
@@ -148,19 +158,31 @@ class IdentityService:
         user_id = str(uuid.uuid4())
         now = isoformat(self._clock.now())
         email_hash = self._email_hash(tenant.tenant_id, email)
-        sealed = self._vault.seal_for(tenant.tenant_id, "accounts", email.encode(), user_id.encode())
+        sealed = self._vault.seal_for(
+            tenant.tenant_id, "accounts", email.encode(), user_id.encode()
+        )
 
         def work(conn: Connection) -> None:
-            taken = conn.execute(select(users.c.user_id).where(
-                users.c.tenant_id == tenant.tenant_id, users.c.email_hash == email_hash
-            )).first()  # fmt: skip
+            taken = conn.execute(
+                select(users.c.user_id).where(
+                    users.c.tenant_id == tenant.tenant_id, users.c.email_hash == email_hash
+                )
+            ).first()
             if taken:
                 raise Conflict("a user with that email exists in this tenant")
-            conn.execute(insert(users).values(
-                tenant_id=tenant.tenant_id, user_id=user_id, email_hash=email_hash,
-                email_sealed=sealed, role=role.value, password_hash=password_hash,
-                patient_id=patient_id, active=True, created_at=now,
-            ))  # fmt: skip
+            conn.execute(
+                insert(users).values(
+                    tenant_id=tenant.tenant_id,
+                    user_id=user_id,
+                    email_hash=email_hash,
+                    email_sealed=sealed,
+                    role=role.value,
+                    password_hash=password_hash,
+                    patient_id=patient_id,
+                    active=True,
+                    created_at=now,
+                )
+            )
             record = self._admin_record(now, f"user created, role {role.value}", (user_id,), "User")
             self._audit.append(conn, tenant.tenant_id, [record])
 
@@ -170,9 +192,11 @@ class IdentityService:
     def user_id_by_email(self, tenant: Tenant, email: str) -> str:
         email_hash = self._email_hash(tenant.tenant_id, email.strip())
         with self._reader.connect() as conn:
-            row = conn.execute(select(users.c.user_id).where(
-                users.c.tenant_id == tenant.tenant_id, users.c.email_hash == email_hash
-            )).first()  # fmt: skip
+            row = conn.execute(
+                select(users.c.user_id).where(
+                    users.c.tenant_id == tenant.tenant_id, users.c.email_hash == email_hash
+                )
+            ).first()
         if row is None:
             raise NotFound("no user with that email in this tenant")
         return str(row.user_id)
@@ -196,9 +220,11 @@ class IdentityService:
         except ScopeError as exc:
             raise Invalid(str(exc)) from None
         with self._reader.connect() as conn:
-            row = conn.execute(select(users.c.role, users.c.active).where(
-                users.c.tenant_id == tenant.tenant_id, users.c.user_id == user_id
-            )).one_or_none()  # fmt: skip
+            row = conn.execute(
+                select(users.c.role, users.c.active).where(
+                    users.c.tenant_id == tenant.tenant_id, users.c.user_id == user_id
+                )
+            ).one_or_none()
         if row is None or not row.active:
             raise NotFound("no active user with that id in this tenant")
         role = Role(row.role)
@@ -212,13 +238,22 @@ class IdentityService:
         now = isoformat(now_dt)
 
         def work(conn: Connection) -> None:
-            conn.execute(insert(api_tokens).values(
-                tenant_id=tenant.tenant_id, token_id=token_id, user_id=user_id,
-                token_hash=token_hash(token), scopes=" ".join(scopes), purpose=purpose.value,
-                created_at=now, expires_at=expires_at, revoked_at=None,
-            ))  # fmt: skip
-            record = self._admin_record(now, f"token created for user {user_id}", (token_id,),
-                                        "ApiToken")  # fmt: skip
+            conn.execute(
+                insert(api_tokens).values(
+                    tenant_id=tenant.tenant_id,
+                    token_id=token_id,
+                    user_id=user_id,
+                    token_hash=token_hash(token),
+                    scopes=" ".join(scopes),
+                    purpose=purpose.value,
+                    created_at=now,
+                    expires_at=expires_at,
+                    revoked_at=None,
+                )
+            )
+            record = self._admin_record(
+                now, f"token created for user {user_id}", (token_id,), "ApiToken"
+            )
             self._audit.append(conn, tenant.tenant_id, [record])
 
         self._committer.submit(work)
@@ -230,10 +265,13 @@ class IdentityService:
         def work(conn: Connection) -> None:
             result = conn.execute(
                 update(api_tokens)
-                .where(api_tokens.c.tenant_id == tenant.tenant_id,
-                       api_tokens.c.token_id == token_id, api_tokens.c.revoked_at.is_(None))
+                .where(
+                    api_tokens.c.tenant_id == tenant.tenant_id,
+                    api_tokens.c.token_id == token_id,
+                    api_tokens.c.revoked_at.is_(None),
+                )
                 .values(revoked_at=now)
-            )  # fmt: skip
+            )
             if result.rowcount == 0:
                 raise NotFound("no live token with that id in this tenant")
             record = self._admin_record(now, "token revoked", (token_id,), "ApiToken")
@@ -255,11 +293,16 @@ class IdentityService:
         with self._reader.connect() as conn:
             row = conn.execute(
                 select(api_tokens, users.c.role, users.c.active, users.c.patient_id)
-                .join(users, (users.c.tenant_id == api_tokens.c.tenant_id)
-                      & (users.c.user_id == api_tokens.c.user_id))
-                .where(api_tokens.c.tenant_id == tenant_id,
-                       api_tokens.c.token_hash == token_hash(token))
-            ).one_or_none()  # fmt: skip
+                .join(
+                    users,
+                    (users.c.tenant_id == api_tokens.c.tenant_id)
+                    & (users.c.user_id == api_tokens.c.user_id),
+                )
+                .where(
+                    api_tokens.c.tenant_id == tenant_id,
+                    api_tokens.c.token_hash == token_hash(token),
+                )
+            ).one_or_none()
         if row is None:
             raise Unauthorized("the bearer token is not valid")
         if row.revoked_at is not None:
@@ -275,9 +318,14 @@ class IdentityService:
         permissions = ROLE_PERMISSIONS[role] & permissions_for(tuple(row.scopes.split()))
         patients = frozenset({row.patient_id}) if row.patient_id else frozenset()
         return Actor(
-            tenant_id=tenant_id, user_id=row.user_id, role=role, purpose=purpose,
-            permissions=permissions, patient_ids=patients, token_id=row.token_id,
-        )  # fmt: skip
+            tenant_id=tenant_id,
+            user_id=row.user_id,
+            role=role,
+            purpose=purpose,
+            permissions=permissions,
+            patient_ids=patients,
+            token_id=row.token_id,
+        )
 
     def tenant_of_token(self, token: str | None) -> str:
         """The tenant a (possibly bad) token names, if that tenant exists; else the vendor chain."""
@@ -304,6 +352,12 @@ class IdentityService:
         now: str, detail: str, ids: tuple[str, ...], resource_type: str
     ) -> AuditRecord:
         return AuditRecord(
-            recorded_at=now, actor_id="system:cli", actor_role="system", action=Action.ADMIN,
-            outcome=Outcome.SUCCESS, resource_type=resource_type, resource_ids=ids, detail=detail,
-        )  # fmt: skip
+            recorded_at=now,
+            actor_id="system:cli",
+            actor_role="system",
+            action=Action.ADMIN,
+            outcome=Outcome.SUCCESS,
+            resource_type=resource_type,
+            resource_ids=ids,
+            detail=detail,
+        )

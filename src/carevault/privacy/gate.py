@@ -102,8 +102,9 @@ class Gate:
     ) -> SearchResult:
         after = None
         if page is not None:
-            state = open_page(self._s.vault, self.actor.tenant_id, self.actor.user_id, page,
-                              self._s.clock.now())  # fmt: skip
+            state = open_page(
+                self._s.vault, self.actor.tenant_id, self.actor.user_id, page, self._s.clock.now()
+            )
             if state.resource_type != rtype:
                 state = PageState(rtype, (), "")
             params, after = state.params, state.after or None
@@ -111,16 +112,23 @@ class Gate:
 
         def work(conn: Connection) -> Any:
             return self._s.store.search(
-                conn, self._scope, rtype, params, after=after,
-                default_count=self._s.default_count, max_count=self._s.max_count, lenient=lenient,
-            )  # fmt: skip
+                conn,
+                self._scope,
+                rtype,
+                params,
+                after=after,
+                default_count=self._s.default_count,
+                max_count=self._s.max_count,
+                lenient=lenient,
+            )
 
         found = self._read(Action.SEARCH, rtype, "read", work, detail="params=" + ",".join(names))
         next_page = None
         if found.next_after is not None:
             state = PageState(rtype, tuple(params), found.next_after)
-            next_page = seal_page(self._s.vault, self.actor.tenant_id, self.actor.user_id, state,
-                                  self._s.clock.now())  # fmt: skip
+            next_page = seal_page(
+                self._s.vault, self.actor.tenant_id, self.actor.user_id, state, self._s.clock.now()
+            )
         views = [self._minimum(v) for v in found.versions]
         return SearchResult(views, found.total, next_page, found.ignored)
 
@@ -189,7 +197,9 @@ class Gate:
             self._audit_refusal(action, rtype, ids, None, detail)
             raise
         record = self._record(action, rtype, Outcome.SUCCESS, 200, _versions(result), ids, detail)
-        self._s.committer.submit(lambda conn: self._s.audit.append(conn, self.actor.tenant_id, [record]))
+        self._s.committer.submit(
+            lambda conn: self._s.audit.append(conn, self.actor.tenant_id, [record])
+        )
         return result
 
     def _write(
@@ -211,7 +221,9 @@ class Gate:
             now = isoformat(self._s.clock.now())
             result = work(conn, now)
             status = 201 if action is Action.CREATE else 200
-            record = self._record(action, rtype, Outcome.SUCCESS, status, _versions(result), ids, None)
+            record = self._record(
+                action, rtype, Outcome.SUCCESS, status, _versions(result), ids, None
+            )
             self._s.audit.append(conn, self.actor.tenant_id, [record])
             return result
 
@@ -241,15 +253,18 @@ class Gate:
             outcome, status, why = Outcome.FAILED, 500, "server error"
         else:
             outcome, status, why = _outcome(exc), exc.status, type(exc).__name__
-        record = self._record(action, rtype, outcome, status, [], ids,
-                              f"{detail}; {why}" if detail else why)  # fmt: skip
+        record = self._record(
+            action, rtype, outcome, status, [], ids, f"{detail}; {why}" if detail else why
+        )
         try:
             self._s.committer.submit(
                 lambda conn: self._s.audit.append(conn, self.actor.tenant_id, [record])
             )
         except Exception:
             # The refusal is still returned; the log says the audit write failed (no PHI in it).
-            log.exception("could not audit a refusal", extra={"request_id": self._request.request_id})
+            log.exception(
+                "could not audit a refusal", extra={"request_id": self._request.request_id}
+            )
             raise
 
     def _record(
@@ -276,7 +291,8 @@ class Gate:
             request_id=self._request.request_id,
             source_ip=self._request.source_ip,
             user_agent=self._request.user_agent,
-            detail=detail if self.actor.system_reason is None
+            detail=detail
+            if self.actor.system_reason is None
             else f"{self.actor.system_reason}; {detail or ''}".rstrip("; "),
         )
 

@@ -28,8 +28,12 @@ class PageState:
 
 
 def seal_page(vault: Vault, tenant_id: str, user_id: str, state: PageState, now: datetime) -> str:
-    doc = {"t": state.resource_type, "p": state.params, "a": state.after,
-           "x": int((now + PAGE_LIFETIME).timestamp())}  # fmt: skip
+    doc = {
+        "t": state.resource_type,
+        "p": state.params,
+        "a": state.after,
+        "x": int((now + PAGE_LIFETIME).timestamp()),
+    }
     blob = vault.seal_for(tenant_id, "paging", orjson.dumps(doc), user_id.encode())
     return base64.urlsafe_b64encode(blob).decode().rstrip("=")
 

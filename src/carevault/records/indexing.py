@@ -81,10 +81,10 @@ def _index_value(
             rows.tokens.add((name, "", hasher.digest(domain, f"{system}|{code}")))
             rows.tokens.add((name, "", hasher.digest(domain, f"*|{code}")))
     elif sp.kind is Kind.TELECOM:
-        if isinstance(value, dict) and value.get("value"):
-            if sp.telecom_system is None or value.get("system") == sp.telecom_system:
-                digest = hasher.digest(hash_domain(rtype, name, "token"), telecom(value["value"]))
-                rows.tokens.add((name, "", digest))
+        wanted = isinstance(value, dict) and value.get("value")
+        if wanted and (sp.telecom_system is None or value.get("system") == sp.telecom_system):
+            digest = hasher.digest(hash_domain(rtype, name, "token"), telecom(value["value"]))
+            rows.tokens.add((name, "", digest))
     elif sp.kind is Kind.STRING:
         if isinstance(value, str) and value.strip():
             folded = fold(value)[:MAX_PREFIX]

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 
 class Kind(StrEnum):
-    TOKEN = "token"  # codes and statuses, in the clear
+    TOKEN = "token"  # noqa: S105 (a FHIR search type) — codes and statuses, in the clear
     IDENTIFIER = "identifier"  # token, keyed hash only
     TELECOM = "telecom"  # token, keyed hash only
     STRING = "string"  # names: keyed hashes of each prefix and of the exact value
@@ -68,8 +68,12 @@ SEARCH_PARAMS: dict[str, tuple[SearchParam, ...]] = {
     "Patient": (
         *_PERSON,
         _p("birthdate", Kind.BIRTHDATE, "birthDate"),
-        _p("general-practitioner", Kind.REFERENCE, "generalPractitioner",
-           targets=("Practitioner", "Organization")),
+        _p(
+            "general-practitioner",
+            Kind.REFERENCE,
+            "generalPractitioner",
+            targets=("Practitioner", "Organization"),
+        ),
         _p("organization", Kind.REFERENCE, "managingOrganization", targets=("Organization",)),
     ),
     "Practitioner": _PERSON,
@@ -115,7 +119,7 @@ SEARCH_PARAMS: dict[str, tuple[SearchParam, ...]] = {
         _p("encounter", Kind.REFERENCE, "context.encounter", targets=("Encounter",)),
         _p("author", Kind.REFERENCE, "author", targets=("Practitioner", "Organization")),
     ),
-}  # fmt: skip
+}
 
 SUPPORTED_TYPES = tuple(SEARCH_PARAMS)
 
@@ -130,7 +134,9 @@ COMPARTMENT_PATHS: dict[str, str | None] = {
 }
 """Where a resource names the patient whose compartment holds it."""
 
-IN_COMPARTMENT = frozenset({"Patient", "Encounter", "Condition", "Observation", "DocumentReference"})
+IN_COMPARTMENT = frozenset(
+    {"Patient", "Encounter", "Condition", "Observation", "DocumentReference"}
+)
 
 COMMON_PARAMS = ("_id", "_lastUpdated")
 RESULT_PARAMS = ("_count", "_page", "handling")

@@ -92,8 +92,11 @@ def _common(name: str, value: str) -> ColumnElement[bool]:
     for v in value.split(","):
         prefix, low, high, _ = _date_value(name, v)
         # last_updated is stored as an instant with a trailing Z
-        ors.append(_compare(prefix, resources.c.last_updated, resources.c.last_updated,
-                            low + "Z", high + "Z"))  # fmt: skip
+        ors.append(
+            _compare(
+                prefix, resources.c.last_updated, resources.c.last_updated, low + "Z", high + "Z"
+            )
+        )
     return or_(*ors)
 
 
@@ -179,14 +182,16 @@ def _date_value(name: str, value: str) -> tuple[str, str, str, Precision]:
     try:
         low, high, precision = parse_range(body)
     except ValueError:
-        raise Invalid(f"'{name}' needs a FHIR date (YYYY, YYYY-MM, YYYY-MM-DD or dateTime)") from None
+        raise Invalid(
+            f"'{name}' needs a FHIR date (YYYY, YYYY-MM, YYYY-MM-DD or dateTime)"
+        ) from None
     return prefix, low, high, precision
 
 
 def _compare(
     prefix: str, col_low: ColumnElement[str], col_high: ColumnElement[str], low: str, high: str
 ) -> ColumnElement[bool]:
-    """FHIR date comparison between the resource's [col_low, col_high] and the value's [low, high]."""
+    """FHIR date comparison of the resource's [col_low, col_high] with the value's [low, high]."""
     if prefix == "eq":
         return and_(col_low >= low, col_high <= high)
     if prefix == "ne":

@@ -121,9 +121,14 @@ class RecordStore:
         lenient: bool,
     ) -> Page:
         criteria = search.build(
-            scope.tenant_id, rtype, params, self._vault.hasher(scope.tenant_id),
-            default_count=default_count, max_count=max_count, lenient=lenient,
-        )  # fmt: skip
+            scope.tenant_id,
+            rtype,
+            params,
+            self._vault.hasher(scope.tenant_id),
+            default_count=default_count,
+            max_count=max_count,
+            lenient=lenient,
+        )
         where = [
             resources.c.tenant_id == scope.tenant_id,
             resources.c.resource_type == rtype,
@@ -188,7 +193,9 @@ class RecordStore:
                 # it exists but this actor may not see it: refuse without saying so
                 raise Conflict("that id cannot be used")
             return self._write(conn, scope, rtype, rid, body, now, version_id=1), True
-        return self._write(conn, scope, rtype, rid, body, now, version_id=current.version_id + 1), False
+        return self._write(
+            conn, scope, rtype, rid, body, now, version_id=current.version_id + 1
+        ), False
 
     def delete(
         self, conn: Connection, scope: Scope, rtype: str, rid: str, now: str
@@ -200,11 +207,17 @@ class RecordStore:
         vid = current.version_id + 1
         conn.execute(
             insert(resource_versions).values(
-                tenant_id=scope.tenant_id, resource_type=rtype, resource_id=rid, version_id=vid,
-                last_updated=now, deleted=True, patient_id=current.patient_id,
-                key_name=_key_name(current.patient_id), sealed=None,
+                tenant_id=scope.tenant_id,
+                resource_type=rtype,
+                resource_id=rid,
+                version_id=vid,
+                last_updated=now,
+                deleted=True,
+                patient_id=current.patient_id,
+                key_name=_key_name(current.patient_id),
+                sealed=None,
             )
-        )  # fmt: skip
+        )
         conn.execute(
             update(resources)
             .where(*self._current_key(scope.tenant_id, rtype, rid))
@@ -240,13 +253,23 @@ class RecordStore:
         )
         conn.execute(
             insert(resource_versions).values(
-                tenant_id=scope.tenant_id, resource_type=rtype, resource_id=rid,
-                version_id=version_id, last_updated=now, deleted=False, patient_id=patient_id,
-                key_name=key_name, sealed=sealed,
+                tenant_id=scope.tenant_id,
+                resource_type=rtype,
+                resource_id=rid,
+                version_id=version_id,
+                last_updated=now,
+                deleted=False,
+                patient_id=patient_id,
+                key_name=key_name,
+                sealed=sealed,
             )
-        )  # fmt: skip
-        values = {"version_id": version_id, "last_updated": now, "deleted": False,
-                  "patient_id": patient_id}  # fmt: skip
+        )
+        values = {
+            "version_id": version_id,
+            "last_updated": now,
+            "deleted": False,
+            "patient_id": patient_id,
+        }
         if version_id == 1:
             conn.execute(
                 insert(resources).values(
@@ -255,7 +278,9 @@ class RecordStore:
             )
         else:
             conn.execute(
-                update(resources).where(*self._current_key(scope.tenant_id, rtype, rid)).values(**values)
+                update(resources)
+                .where(*self._current_key(scope.tenant_id, rtype, rid))
+                .values(**values)
             )
             self._clear_index(conn, scope.tenant_id, rtype, rid)
         self._write_index(conn, scope.tenant_id, rtype, rid, stored)
@@ -270,17 +295,23 @@ class RecordStore:
             raise Unprocessable("a date element is not a valid FHIR date") from None
         base = {"tenant_id": tenant_id, "resource_type": rtype, "resource_id": rid}
         if rows.tokens:
-            conn.execute(insert(search_tokens), [
-                {**base, "param": p, "system": s[:255], "code": c[:255]} for p, s, c in rows.tokens
-            ])  # fmt: skip
+            conn.execute(
+                insert(search_tokens),
+                [
+                    {**base, "param": p, "system": s[:255], "code": c[:255]}
+                    for p, s, c in rows.tokens
+                ],
+            )
         if rows.dates:
-            conn.execute(insert(search_dates), [
-                {**base, "param": p, "low": lo, "high": hi} for p, lo, hi in rows.dates
-            ])  # fmt: skip
+            conn.execute(
+                insert(search_dates),
+                [{**base, "param": p, "low": lo, "high": hi} for p, lo, hi in rows.dates],
+            )
         if rows.refs:
-            conn.execute(insert(search_refs), [
-                {**base, "param": p, "target_type": t, "target_id": i} for p, t, i in rows.refs
-            ])  # fmt: skip
+            conn.execute(
+                insert(search_refs),
+                [{**base, "param": p, "target_type": t, "target_id": i} for p, t, i in rows.refs],
+            )
 
     def _clear_index(self, conn: Connection, tenant_id: str, rtype: str, rid: str) -> None:
         for table in (search_tokens, search_dates, search_refs):
@@ -321,9 +352,14 @@ class RecordStore:
             aad = _aad(tenant_id, row.resource_type, row.resource_id, row.version_id)
             body = self._vault.open_record(tenant_id, row.key_name, row.sealed, aad)
         return Version(
-            row.resource_type, row.resource_id, row.version_id, row.last_updated,
-            bool(row.deleted), row.patient_id, body,
-        )  # fmt: skip
+            row.resource_type,
+            row.resource_id,
+            row.version_id,
+            row.last_updated,
+            bool(row.deleted),
+            row.patient_id,
+            body,
+        )
 
     @staticmethod
     def _key(scope: Scope, rtype: str, rid: str) -> list[Any]:

@@ -65,7 +65,9 @@ class RequestMiddleware:
         self._log(scope, status["code"], started, request_id)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
-        response = outcome(413, "too-costly", f"the body is larger than {self.max_body_bytes} bytes")
+        response = outcome(
+            413, "too-costly", f"the body is larger than {self.max_body_bytes} bytes"
+        )
         response.headers["x-request-id"] = request_id
         await response(scope, receive, send)
 

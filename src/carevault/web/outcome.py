@@ -14,8 +14,14 @@ from carevault.errors import CareVaultError
 
 FHIR_JSON = "application/fhir+json"
 
-_HTTP_CODES = {401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
-               413: "too-costly", 415: "not-supported"}  # fmt: skip
+_HTTP_CODES = {
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    413: "too-costly",
+    415: "not-supported",
+}
 
 
 def outcome(

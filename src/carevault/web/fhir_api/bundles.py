@@ -34,7 +34,9 @@ def searchset(
     self_url = f"{base}/{rtype}" + (f"?{urlencode(self_query)}" if self_query else "")
     links: list[dict[str, str]] = [{"relation": "self", "url": self_url}]
     if result.next_page:
-        links.append({"relation": "next", "url": f"{base}/{rtype}?{urlencode({'_page': result.next_page})}"})
+        links.append(
+            {"relation": "next", "url": f"{base}/{rtype}?{urlencode({'_page': result.next_page})}"}
+        )
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "searchset",
@@ -58,13 +60,16 @@ def _ignored_outcome(names: tuple[str, ...]) -> dict[str, Any]:
     return {
         "resource": {
             "resourceType": "OperationOutcome",
-            "issue": [{
-                "severity": "warning", "code": "not-supported",
-                "diagnostics": f"ignored unknown search parameter(s): {', '.join(names)}",
-            }],
+            "issue": [
+                {
+                    "severity": "warning",
+                    "code": "not-supported",
+                    "diagnostics": f"ignored unknown search parameter(s): {', '.join(names)}",
+                }
+            ],
         },
         "search": {"mode": "outcome"},
-    }  # fmt: skip
+    }
 
 
 def history(base: str, versions: list[ResourceView]) -> Response:

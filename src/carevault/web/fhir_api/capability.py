@@ -25,17 +25,23 @@ def capability_statement(base: str) -> dict[str, Any]:
                 "mode": "server",
                 "security": {
                     "cors": False,
-                    "service": [{"coding": [{
-                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-                        "code": "SMART-on-FHIR",
-                    }]}],
+                    "service": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                    "code": "SMART-on-FHIR",
+                                }
+                            ]
+                        }
+                    ],
                     "description": "Bearer tokens (carevault token create), scoped with SMART "
                     "scopes, each carrying an HL7 PurposeOfUse. Every access is audited.",
                 },
                 "resource": [_resource(t) for t in SERVED_TYPES],
             }
         ],
-    }  # fmt: skip
+    }
 
 
 def _resource(rtype: str) -> dict[str, Any]:

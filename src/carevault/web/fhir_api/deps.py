@@ -39,11 +39,17 @@ async def current_actor(request: Request) -> Actor:
     except Unauthorized as exc:
         info = request_info(request)
         record = AuditRecord(
-            recorded_at=isoformat(rt.clock.now()), actor_id="anonymous", actor_role="none",
-            action=Action.LOGIN, outcome=Outcome.DENIED, status=401,
-            request_id=info.request_id, source_ip=info.source_ip, user_agent=info.user_agent,
+            recorded_at=isoformat(rt.clock.now()),
+            actor_id="anonymous",
+            actor_role="none",
+            action=Action.LOGIN,
+            outcome=Outcome.DENIED,
+            status=401,
+            request_id=info.request_id,
+            source_ip=info.source_ip,
+            user_agent=info.user_agent,
             detail=f"bearer token refused: {exc.message}; {request.method} {request.url.path}",
-        )  # fmt: skip
+        )
         tenant = await run_in_threadpool(rt.identity.tenant_of_token, token or None)
         await run_in_threadpool(rt.identity.audit_refusal, tenant, record)
         raise

@@ -1,4 +1,4 @@
-"""FHIR REST interactions. Each handler parses the request and hands it to the gate; nothing more."""
+"""FHIR REST interactions: each handler parses the request and hands it to the gate."""
 
 from __future__ import annotations
 

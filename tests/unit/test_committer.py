@@ -1,0 +1,67 @@
+"""Group commit: many callers, few transactions; one failure rolls back only itself."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, Connection, Integer, MetaData, Table, event, insert, select
+
+from carevault.committer import GroupCommitter
+from carevault.database import make_engine
+
+meta = MetaData()
+items = Table("items", meta, Column("n", Integer, primary_key=True))
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Any:
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}", writer=True, pool_size=2)
+    meta.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_concurrent_work_is_committed_in_fewer_transactions(engine: Any) -> None:
+    commits = []
+    event.listen(engine, "commit", lambda _conn: commits.append(1))
+    committer = GroupCommitter(engine)
+    start = threading.Barrier(40)
+
+    def one(n: int) -> None:
+        start.wait()
+        committer.submit(lambda conn: conn.execute(insert(items).values(n=n)))
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    committer.close()
+    with engine.connect() as conn:
+        assert sorted(conn.execute(select(items.c.n)).scalars()) == list(range(40))
+    assert 1 <= len(commits) < 40
+
+
+def test_a_failing_job_rolls_back_only_itself(engine: Any) -> None:
+    committer = GroupCommitter(engine)
+
+    def bad(conn: Connection) -> None:
+        conn.execute(insert(items).values(n=2))
+        raise ValueError("refused")
+
+    committer.submit(lambda conn: conn.execute(insert(items).values(n=1)))
+    with pytest.raises(ValueError, match="refused"):
+        committer.submit(bad)
+    committer.submit(lambda conn: conn.execute(insert(items).values(n=3)))
+    committer.close()
+    with engine.connect() as conn:
+        assert sorted(conn.execute(select(items.c.n)).scalars()) == [1, 3]
+
+
+def test_results_come_back_to_the_caller(engine: Any) -> None:
+    committer = GroupCommitter(engine)
+    assert committer.submit(lambda conn: 42) == 42
+    committer.close()

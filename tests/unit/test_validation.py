@@ -1,0 +1,37 @@
+"""Validation names the element and never echoes the value (it may be PHI)."""
+
+from __future__ import annotations
+
+import pytest
+
+from carevault.errors import Invalid, Unprocessable
+from carevault.records.validation import validate
+
+
+def test_a_valid_patient_passes_unchanged() -> None:
+    body = {"resourceType": "Patient", "gender": "female", "birthDate": "1990-01-02"}
+    assert validate("Patient", body) is body
+
+
+def test_invalid_element_is_named_without_its_value() -> None:
+    with pytest.raises(Unprocessable) as caught:
+        validate("Patient", {"resourceType": "Patient", "birthDate": "Jane Roe 1980"})
+    text = caught.value.message + repr(caught.value.issues)
+    assert "Patient.birthDate" in text
+    assert "Jane" not in text and "Roe" not in text
+
+
+def test_unknown_element_is_named() -> None:
+    with pytest.raises(Unprocessable) as caught:
+        validate("Patient", {"resourceType": "Patient", "nickname": "Secret Sam"})
+    assert caught.value.issues[0][0] == "Patient.nickname"
+    assert "Secret" not in repr(caught.value.issues)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [[], "text", {"resourceType": "Observation"}, {"resourceType": "Nope"}, {}],
+)
+def test_wrong_shape_or_type(body: object) -> None:
+    with pytest.raises(Invalid):
+        validate("Patient", body)
