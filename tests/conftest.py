@@ -14,10 +14,12 @@ from typing import Any
 import psycopg
 import pytest
 from alembic import command
+from argon2 import PasswordHasher, profiles
 from fastapi.testclient import TestClient
 
 from carevault.app import create_app
 from carevault.clock import ManualClock
+from carevault.identity import passwords
 from carevault.identity.models import TenantKind, system_actor
 from carevault.identity.permissions import Role
 from carevault.runtime import Runtime, alembic_config, initialize
@@ -32,6 +34,18 @@ _db_counter = itertools.count()
 def _admin_conninfo() -> str:
     assert PG_URL is not None
     return PG_URL.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0] + "/postgres"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing() -> Iterator[None]:
+    """Fixtures hash a dozen passwords per test: use Argon2's cheapest profile in tests.
+
+    The production parameters are unit-tested where hashing itself is the subject.
+    """
+    original = passwords._hasher
+    passwords._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    yield
+    passwords._hasher = original
 
 
 @pytest.fixture(scope="session")

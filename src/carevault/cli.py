@@ -179,7 +179,7 @@ def demo(
     initialize(settings)
     with opened() as rt:
         logins = seed_demo(rt, seed=seed, patients_per_tenant=patients)
-    print_logins(logins, Console())
+    print_logins(logins, Console(), base_url=f"http://{host}:{port}/fhir")
     if not seed_only:
         serve(host=host, port=port)
 
@@ -238,4 +238,5 @@ def keys_escrow(
 
 
 def main() -> None:
+    os.umask(0o077)  # databases, key store, logs and escrow files: owner only
     app()

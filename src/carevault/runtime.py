@@ -6,6 +6,7 @@ The web app and the command line build on this; neither touches keys or records 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,8 +53,11 @@ def alembic_config(url: str) -> Config:
 
 def initialize(settings: Settings) -> InitReport:
     """Create the data folder, master key and key store if missing; migrate the database."""
-    settings.home.mkdir(parents=True, exist_ok=True)
-    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    # Only the service account may read the data folder: it holds the key store.
+    os.umask(0o077)
+    settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings.home.chmod(0o700)
+    settings.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     keystore_path = settings.resolved_keystore_path
     created = not Vault.exists(keystore_path)
     vault = Vault.create(keystore_path) if created else Vault.open(keystore_path)

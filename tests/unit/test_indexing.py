@@ -16,7 +16,16 @@ PATIENT = {
     "birthDate": "1971-08-09",
     "gender": "female",
 }
-SECRETS = ["MRN-77", "Ñúñez", "nunez", "Zoë", "1971-08-09", "1971-08", "(555) 010-4477", "5550104477"]
+SECRETS = [
+    "MRN-77",
+    "Ñúñez",
+    "nunez",
+    "Zoë",
+    "1971-08-09",
+    "1971-08",
+    "(555) 010-4477",
+    "5550104477",
+]
 
 
 def _all_values(rows: object) -> list[str]:
@@ -33,10 +42,11 @@ def test_no_identifier_reaches_the_index_in_clear() -> None:
     for secret in SECRETS:
         encoded = base64.b64encode(secret.encode()).decode()
         for value in values:
-            assert secret.lower() not in value.lower() and encoded not in value
+            assert secret.lower() not in value.lower()
+            assert encoded not in value
     # the clear parts that are allowed: gender and the birth year only
     assert ("gender", "", "female") in rows.tokens
-    assert ("birthdate", "1971-01-01T00:00:00.000000", "1971-12-31T23:59:59.999999") in rows.dates
+    assert ("birthdate", "1971", "1971") in rows.dates
 
 
 def test_prefix_hashes_match_folded_queries() -> None:

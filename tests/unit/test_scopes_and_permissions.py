@@ -47,5 +47,8 @@ def test_every_role_lists_purposes_and_only_practitioners_may_break_glass() -> N
 def test_permission_names_follow_scope_resource_action() -> None:
     for permission in Permission:
         scope, resource, action = permission.value.split(":")
-        assert scope and resource and action
-        assert permission.resource == resource and permission.action == action
+        assert scope
+        assert resource
+        assert action
+        assert permission.resource == resource
+        assert permission.action == action

@@ -40,7 +40,8 @@ def test_refused(rtype: str, params: list[tuple[str, str]]) -> None:
 def test_messages_name_the_parameter_not_the_value() -> None:
     with pytest.raises(Invalid) as caught:
         _build("Patient", [("birthdate", "lt1980-05-01")])
-    assert "birthdate" in caught.value.message and "1980-05-01" not in caught.value.message
+    assert "birthdate" in caught.value.message
+    assert "1980-05-01" not in caught.value.message
 
 
 def test_lenient_ignores_unknown_names_only() -> None:

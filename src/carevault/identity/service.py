@@ -30,6 +30,8 @@ from carevault.identity.permissions import (
 )
 from carevault.identity.scopes import DEFAULT_SCOPES, ScopeError, permissions_for
 
+CLI_ACTOR = "system:cli"
+"""Who administration is recorded as when it comes from the command line."""
 TOKEN_PREFIX = "cv1"  # noqa: S105 (a format marker, not a secret)
 MAX_TOKEN_LIFETIME = timedelta(days=366)
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -93,7 +95,9 @@ class IdentityService:
 
     # -- tenants -------------------------------------------------------------
 
-    def create_tenant(self, slug: str, name: str, kind: TenantKind) -> Tenant:
+    def create_tenant(
+        self, slug: str, name: str, kind: TenantKind, *, by: str = CLI_ACTOR
+    ) -> Tenant:
         if not _SLUG.match(slug):
             raise Invalid(
                 "a slug is 2-63 characters of a-z, 0-9 and '-', starting with a letter or digit"
@@ -116,7 +120,7 @@ class IdentityService:
                 )
             )
             self._audit.start_chain(conn, tenant.tenant_id)
-            record = self._admin_record(now, "tenant created", (tenant.tenant_id,), "Tenant")
+            record = self._admin_record(by, now, "tenant created", (tenant.tenant_id,), "Tenant")
             self._audit.append(conn, tenant.tenant_id, [record])
             self._audit.append(conn, VENDOR_CHAIN, [record])
 
@@ -145,6 +149,7 @@ class IdentityService:
         *,
         password: str | None = None,
         patient_id: str | None = None,
+        by: str = CLI_ACTOR,
     ) -> str:
         email = email.strip()
         if not _EMAIL.match(email):
@@ -183,7 +188,9 @@ class IdentityService:
                     created_at=now,
                 )
             )
-            record = self._admin_record(now, f"user created, role {role.value}", (user_id,), "User")
+            record = self._admin_record(
+                by, now, f"user created, role {role.value}", (user_id,), "User"
+            )
             self._audit.append(conn, tenant.tenant_id, [record])
 
         self._committer.submit(work)
@@ -211,6 +218,7 @@ class IdentityService:
         scopes: tuple[str, ...] = (),
         purpose: Purpose | None = None,
         expires: str = "30d",
+        by: str = CLI_ACTOR,
     ) -> IssuedToken:
         now_dt = self._clock.now()
         expires_at = isoformat(parse_expiry(expires, now_dt))
@@ -252,14 +260,14 @@ class IdentityService:
                 )
             )
             record = self._admin_record(
-                now, f"token created for user {user_id}", (token_id,), "ApiToken"
+                by, now, f"token created for user {user_id}", (token_id,), "ApiToken"
             )
             self._audit.append(conn, tenant.tenant_id, [record])
 
         self._committer.submit(work)
         return IssuedToken(token, token_id, expires_at)
 
-    def revoke_token(self, tenant: Tenant, token_id: str) -> None:
+    def revoke_token(self, tenant: Tenant, token_id: str, *, by: str = CLI_ACTOR) -> None:
         now = isoformat(self._clock.now())
 
         def work(conn: Connection) -> None:
@@ -274,7 +282,7 @@ class IdentityService:
             )
             if result.rowcount == 0:
                 raise NotFound("no live token with that id in this tenant")
-            record = self._admin_record(now, "token revoked", (token_id,), "ApiToken")
+            record = self._admin_record(by, now, "token revoked", (token_id,), "ApiToken")
             self._audit.append(conn, tenant.tenant_id, [record])
 
         self._committer.submit(work)
@@ -349,11 +357,11 @@ class IdentityService:
 
     @staticmethod
     def _admin_record(
-        now: str, detail: str, ids: tuple[str, ...], resource_type: str
+        by: str, now: str, detail: str, ids: tuple[str, ...], resource_type: str
     ) -> AuditRecord:
         return AuditRecord(
             recorded_at=now,
-            actor_id="system:cli",
+            actor_id=by,
             actor_role="system",
             action=Action.ADMIN,
             outcome=Outcome.SUCCESS,

@@ -136,10 +136,9 @@ class Gate:
 
     def create(self, rtype: str, body: Any) -> ResourceView:
         def work(conn: Connection, now: str) -> Version:
-            resource = validation.validate(rtype, body)
-            return self._s.store.create(conn, self._scope, rtype, resource, now)
+            return self._s.store.create(conn, self._scope, rtype, body, now)
 
-        return self._minimum(self._write(Action.CREATE, rtype, "write", work))
+        return self._minimum(self._write(Action.CREATE, rtype, "write", work, body=body))
 
     def update(
         self, rtype: str, rid: str, body: Any, *, if_match: int | None = None
@@ -148,13 +147,12 @@ class Gate:
 
         def work(conn: Connection, now: str) -> Version:
             nonlocal created
-            resource = validation.validate(rtype, body)
             version, created = self._s.store.update(
-                conn, self._scope, rtype, rid, resource, now, if_match=if_match
+                conn, self._scope, rtype, rid, body, now, if_match=if_match
             )
             return version
 
-        version = self._write(Action.UPDATE, rtype, "write", work, ids=(rid,))
+        version = self._write(Action.UPDATE, rtype, "write", work, ids=(rid,), body=body)
         return self._minimum(version), created
 
     def delete(self, rtype: str, rid: str) -> ResourceView | None:
@@ -210,9 +208,13 @@ class Gate:
         work: Callable[[Connection, str], T],
         *,
         ids: tuple[str, ...] = (),
+        body: Any = None,
     ) -> T:
         try:
             self._decide(rtype, permission)
+            if body is not None:
+                # Validate here, in the caller's thread: the writer thread is shared by all.
+                validation.validate(rtype, body)
         except CareVaultError as exc:
             self._audit_refusal(action, rtype, ids, exc, None)
             raise

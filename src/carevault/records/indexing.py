@@ -98,8 +98,8 @@ def _index_value(
             rows.dates.add((name, low, high))
     elif sp.kind is Kind.BIRTHDATE:
         if isinstance(value, str) and len(value) >= 4:
-            year_low, year_high, _ = parse_range(value[:4])
-            rows.dates.add((name, year_low, year_high))
+            # The year alone, not a range: "1980-01-01T…" would be a full birth date in clear.
+            rows.dates.add((name, value[:4], value[:4]))
             domain = hash_domain(rtype, name, "token")
             for part in {value[:7], value[:10]} - {value[:4]}:
                 rows.tokens.add((name, "", hasher.digest(domain, part)))

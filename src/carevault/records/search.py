@@ -140,7 +140,8 @@ def _one(
     if sp.kind is Kind.BIRTHDATE:
         prefix, low, high, precision = _date_value(sp.name, value)
         if precision is Precision.YEAR:
-            return _in_dates(tenant_id, rtype, sp.name, prefix, low, high)
+            year = low[:4]  # birth years are indexed as bare years (see indexing.py)
+            return _in_dates(tenant_id, rtype, sp.name, prefix, year, year)
         if prefix == "eq" and precision in (Precision.MONTH, Precision.DAY):
             digest = hasher.digest(hash_domain(rtype, sp.name, "token"), value.removeprefix("eq"))
             return _in_tokens(tenant_id, rtype, sp.name, search_tokens.c.code == digest)
