@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from carevault import __version__
 from carevault.errors import CareVaultError
+from carevault.privacy.gate import RequestInfo
 from carevault.runtime import Runtime
 from carevault.web import outcome
 from carevault.web.fhir_api.routes import router as fhir_router
 from carevault.web.middleware import RequestMiddleware
+from carevault.web.refusals import audit_anonymous_refusal, bearer_token
 
 
 def create_app(runtime: Runtime, *, close_runtime: bool = False) -> FastAPI:
@@ -42,5 +48,28 @@ def create_app(runtime: Runtime, *, close_runtime: bool = False) -> FastAPI:
     app.add_exception_handler(RequestValidationError, outcome.validation_error)
     app.add_exception_handler(StarletteHTTPException, outcome.http_error)
     app.add_exception_handler(Exception, outcome.unexpected_error)
-    app.add_middleware(RequestMiddleware, max_body_bytes=runtime.settings.max_body_bytes)
+
+    async def audit_refused(scope: Scope, status: int, reason: str, request_id: str) -> None:
+        headers = Headers(scope=scope)
+        client = scope.get("client")
+        info = RequestInfo(request_id, client[0] if client else None, headers.get("user-agent"))
+        token = bearer_token(headers.get("authorization"))
+        await run_in_threadpool(
+            partial(
+                audit_anonymous_refusal,
+                runtime,
+                token=token,
+                status=status,
+                reason=reason,
+                method=scope["method"],
+                path=scope["path"],
+                info=info,
+            )
+        )
+
+    app.add_middleware(
+        RequestMiddleware,
+        max_body_bytes=runtime.settings.max_body_bytes,
+        on_refused=audit_refused,
+    )
     return app

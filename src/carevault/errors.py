@@ -50,5 +50,9 @@ class PreconditionFailed(CareVaultError):
     status, code = 412, "conflict"
 
 
+class UnsupportedMediaType(CareVaultError):
+    status, code = 415, "not-supported"
+
+
 class TooLarge(CareVaultError):
     status, code = 413, "too-costly"

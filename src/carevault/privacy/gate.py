@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 
 from carevault.audit.models import Action, AuditRecord, Outcome
 from carevault.clock import isoformat
-from carevault.errors import CareVaultError, Forbidden, Gone, NotFound
+from carevault.errors import CareVaultError, Forbidden, Gone, Invalid, NotFound
 from carevault.identity.models import Actor
 from carevault.identity.permissions import COMPARTMENT_ROLES, fhir_permission
 from carevault.privacy.paging import PageState, open_page, seal_page
@@ -102,11 +102,19 @@ class Gate:
     ) -> SearchResult:
         after = None
         if page is not None:
-            state = open_page(
-                self._s.vault, self.actor.tenant_id, self.actor.user_id, page, self._s.clock.now()
-            )
-            if state.resource_type != rtype:
-                state = PageState(rtype, (), "")
+            try:
+                state = open_page(
+                    self._s.vault,
+                    self.actor.tenant_id,
+                    self.actor.user_id,
+                    page,
+                    self._s.clock.now(),
+                )
+                if state.resource_type != rtype:
+                    raise Invalid("this paging link belongs to a search of another resource type")
+            except CareVaultError as exc:
+                self.audit_refusal(Action.SEARCH, rtype, (), exc, "params=_page")
+                raise
             params, after = state.params, state.after or None
         names = sorted({name for name, _ in params})
 
@@ -189,10 +197,10 @@ class Gate:
                 result = work(conn)
                 conn.rollback()
         except CareVaultError as exc:
-            self._audit_refusal(action, rtype, ids, exc, detail)
+            self.audit_refusal(action, rtype, ids, exc, detail)
             raise
         except Exception:
-            self._audit_refusal(action, rtype, ids, None, detail)
+            self.audit_refusal(action, rtype, ids, None, detail)
             raise
         record = self._record(action, rtype, Outcome.SUCCESS, 200, _versions(result), ids, detail)
         self._s.committer.submit(
@@ -216,13 +224,13 @@ class Gate:
                 # Validate here, in the caller's thread: the writer thread is shared by all.
                 validation.validate(rtype, body)
         except CareVaultError as exc:
-            self._audit_refusal(action, rtype, ids, exc, None)
+            self.audit_refusal(action, rtype, ids, exc, None)
             raise
 
         def job(conn: Connection) -> T:
             now = isoformat(self._s.clock.now())
             result = work(conn, now)
-            status = 201 if action is Action.CREATE else 200
+            status = {Action.CREATE: 201, Action.DELETE: 204}.get(action, 200)
             record = self._record(
                 action, rtype, Outcome.SUCCESS, status, _versions(result), ids, None
             )
@@ -232,10 +240,10 @@ class Gate:
         try:
             return self._s.committer.submit(job)
         except CareVaultError as exc:
-            self._audit_refusal(action, rtype, ids, exc, None)
+            self.audit_refusal(action, rtype, ids, exc, None)
             raise
         except Exception:
-            self._audit_refusal(action, rtype, ids, None, None)
+            self.audit_refusal(action, rtype, ids, None, None)
             raise
 
     def _minimum(self, version: Version) -> Version:
@@ -243,14 +251,16 @@ class Gate:
             return version
         return replace(version, body=self._profile.apply(version.resource_type, version.body))
 
-    def _audit_refusal(
+    def audit_refusal(
         self,
         action: Action,
         rtype: str,
         ids: tuple[str, ...],
         exc: CareVaultError | None,
-        detail: str | None,
+        detail: str | None = None,
     ) -> None:
+        """Audit a refusal in its own transaction. Faces call it for input they reject
+        before the gate is reached (malformed JSON, a bad If-Match)."""
         if exc is None:
             outcome, status, why = Outcome.FAILED, 500, "server error"
         else:

@@ -53,11 +53,16 @@ def hash_domain(resource_type: str, param: str, match: str) -> str:
 
 
 def relative_reference(value: Any) -> tuple[str, str] | None:
+    """(type, id) of a local reference, `Type/id` or `Type/id/_history/n`; None for any other."""
     ref = value.get("reference") if isinstance(value, dict) else None
-    if not isinstance(ref, str) or ref.count("/") != 1 or ref.startswith(("#", "urn:")):
+    if not isinstance(ref, str) or ":" in ref or ref.startswith("#"):
         return None
-    rtype, rid = ref.split("/")
-    return (rtype, rid) if rtype and rid else None
+    parts = ref.split("/")
+    if len(parts) == 4 and parts[2] == "_history" and parts[3]:
+        parts = parts[:2]
+    if len(parts) != 2 or not parts[0] or not parts[1]:
+        return None
+    return parts[0], parts[1]
 
 
 def index(resource_type: str, resource: dict[str, Any], hasher: KeyedHasher) -> IndexRows:

@@ -391,13 +391,21 @@ class RecordStore:
 
 
 def compartment_of(rtype: str, rid: str, body: dict[str, Any]) -> str | None:
+    """The patient whose compartment holds this resource.
+
+    The field naming the patient must be a local reference (`Patient/id`): an absolute
+    or logical reference there would file a patient's data outside their compartment,
+    beyond their key and beyond the tenant wall's reference check.
+    """
     if rtype == "Patient":
         return rid
     path = COMPARTMENT_PATHS.get(rtype)
-    if path is None:
+    if path is None or path not in body:
         return None
-    ref = indexing.relative_reference(body.get(path))
-    return ref[1] if ref is not None and ref[0] == "Patient" else None
+    ref = indexing.relative_reference(body[path])
+    if ref is None:
+        raise Unprocessable(f"{rtype}.{path} must be a local reference such as Patient/<id>")
+    return ref[1] if ref[0] == "Patient" else None
 
 
 def _key_name(patient_id: str | None) -> str:

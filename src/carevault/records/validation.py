@@ -12,6 +12,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from carevault.errors import Invalid, Unprocessable
+from carevault.records.bindings import violations
 from carevault.records.params import SUPPORTED_TYPES
 
 _MAX_ISSUES = 20
@@ -36,6 +37,14 @@ def validate(resource_type: str, body: Any) -> dict[str, Any]:
             f"{resource_type} failed validation ({len(issues)} problem(s))",
             issues=issues[:_MAX_ISSUES],
         ) from None
+    unbound = [
+        (where, "code is not in the required value set")
+        for where in violations(resource_type, body)
+    ]
+    if unbound:
+        raise Unprocessable(
+            f"{resource_type} failed validation ({len(unbound)} problem(s))", issues=unbound
+        )
     return body
 
 

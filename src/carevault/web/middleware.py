@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -14,6 +15,10 @@ from carevault.web.outcome import outcome
 access_log = logging.getLogger("carevault.access")
 
 
+OnRefused = Callable[[Scope, int, str, str], Awaitable[None]]
+"""Called with (scope, status, reason, request_id) for a request refused here, to audit it."""
+
+
 class _TooLarge(Exception):
     pass
 
@@ -21,9 +26,12 @@ class _TooLarge(Exception):
 class RequestMiddleware:
     """Pure ASGI, so it adds no per-request task and sees the raw body stream."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, on_refused: OnRefused | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.on_refused = on_refused
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,6 +62,7 @@ class RequestMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                status["started"] = 1
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
@@ -62,12 +71,24 @@ class RequestMiddleware:
         except _TooLarge:
             await self._too_large(scope, receive, send, request_id)
             status["code"] = 413
+        except Exception:
+            # Answer here rather than in Starlette's outer handler, so the 500 carries
+            # its request id (which its audit entry names) and reaches the access log.
+            access_log.exception("unhandled error", extra={"request_id": request_id})
+            if status["code"] == 500 and not status.get("started"):
+                response = outcome(
+                    500, "exception", f"internal error; quote request id {request_id}"
+                )
+                response.headers["x-request-id"] = request_id
+                await response(scope, receive, send)
+            status["code"] = 500
         self._log(scope, status["code"], started, request_id)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
-        response = outcome(
-            413, "too-costly", f"the body is larger than {self.max_body_bytes} bytes"
-        )
+        reason = f"the body is larger than {self.max_body_bytes} bytes"
+        if self.on_refused is not None:
+            await self.on_refused(scope, 413, reason, request_id)
+        response = outcome(413, "too-costly", reason)
         response.headers["x-request-id"] = request_id
         await response(scope, receive, send)
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from carevault.audit.models import Action, AuditRecord, Outcome
-from carevault.clock import isoformat
 from carevault.errors import Unauthorized
 from carevault.identity.models import Actor
 from carevault.privacy.gate import Gate, RequestInfo
 from carevault.runtime import Runtime
+from carevault.web.refusals import audit_anonymous_refusal, bearer_token
 
 
 def runtime(request: Request) -> Runtime:
@@ -31,27 +31,22 @@ def request_info(request: Request) -> RequestInfo:
 
 async def current_actor(request: Request) -> Actor:
     rt = runtime(request)
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip() if scheme.lower() == "bearer" else ""
+    token = bearer_token(request.headers.get("authorization"))
     try:
-        return await run_in_threadpool(rt.identity.authenticate, token or None)
+        return await run_in_threadpool(rt.identity.authenticate, token)
     except Unauthorized as exc:
-        info = request_info(request)
-        record = AuditRecord(
-            recorded_at=isoformat(rt.clock.now()),
-            actor_id="anonymous",
-            actor_role="none",
-            action=Action.LOGIN,
-            outcome=Outcome.DENIED,
-            status=401,
-            request_id=info.request_id,
-            source_ip=info.source_ip,
-            user_agent=info.user_agent,
-            detail=f"bearer token refused: {exc.message}; {request.method} {request.url.path}",
+        await run_in_threadpool(
+            partial(
+                audit_anonymous_refusal,
+                rt,
+                token=token,
+                status=401,
+                reason=f"bearer token refused: {exc.message}",
+                method=request.method,
+                path=request.url.path,
+                info=request_info(request),
+            )
         )
-        tenant = await run_in_threadpool(rt.identity.tenant_of_token, token or None)
-        await run_in_threadpool(rt.identity.audit_refusal, tenant, record)
         raise
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 import orjson
@@ -11,13 +12,15 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from carevault.errors import Invalid, TooLarge
+from carevault.audit.models import Action
+from carevault.errors import CareVaultError, Invalid, NotFound, TooLarge, UnsupportedMediaType
 from carevault.web.fhir_api import bundles
 from carevault.web.fhir_api.capability import capability_statement
 from carevault.web.fhir_api.deps import Records
-from carevault.web.outcome import FHIR_JSON, outcome
+from carevault.web.outcome import FHIR_JSON
 
 router = APIRouter(prefix="/fhir")
+T = TypeVar("T")
 
 _JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
 _ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
@@ -30,7 +33,7 @@ def base_url(request: Request) -> str:
 async def json_body(request: Request) -> Any:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in _JSON_TYPES:
-        raise Invalid("send the resource as application/fhir+json")
+        raise UnsupportedMediaType("send the resource as application/fhir+json")
     raw = await request.body()
     max_bytes = request.app.state.runtime.settings.max_body_bytes
     if len(raw) > max_bytes:
@@ -56,6 +59,35 @@ def if_match(request: Request) -> int | None:
     return int(match[1])
 
 
+async def checked(
+    gate: Records, action: Action, rtype: str, ids: tuple[str, ...], parse: Awaitable[T]
+) -> T:
+    """Run a request parser; a refusal here is audited like a refusal inside the gate."""
+    try:
+        return await parse
+    except CareVaultError as exc:
+        await run_in_threadpool(gate.audit_refusal, action, rtype, ids, exc)
+        raise
+
+
+async def _if_match(request: Request) -> int | None:
+    return if_match(request)
+
+
+async def _version_id(vid: str) -> int:
+    if not vid.isdigit():
+        raise NotFound("version ids are whole numbers")
+    return int(vid)
+
+
+async def _form(request: Request) -> list[tuple[str, str]]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise UnsupportedMediaType("POST _search takes an application/x-www-form-urlencoded body")
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return parse_qsl(body, keep_blank_values=True)
+
+
 @router.get("/metadata")
 async def metadata(request: Request) -> Response:
     return Response(orjson.dumps(capability_statement(base_url(request))), media_type=FHIR_JSON)
@@ -69,11 +101,8 @@ async def search_get(request: Request, rtype: str, gate: Records) -> Response:
 
 @router.post("/{rtype}/_search")
 async def search_post(request: Request, rtype: str, gate: Records) -> Response:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/x-www-form-urlencoded":
-        raise Invalid("POST _search takes an application/x-www-form-urlencoded body")
-    body = (await request.body()).decode("utf-8", errors="replace")
-    params = list(request.query_params.multi_items()) + parse_qsl(body, keep_blank_values=True)
+    form = await checked(gate, Action.SEARCH, rtype, (), _form(request))
+    params = list(request.query_params.multi_items()) + form
     # The self link leaves out the posted parameters: they may be identifiers.
     return await _search(request, rtype, gate, params, self_query=[])
 
@@ -95,7 +124,7 @@ async def _search(
 
 @router.post("/{rtype}")
 async def create(request: Request, rtype: str, gate: Records) -> Response:
-    body = await json_body(request)
+    body = await checked(gate, Action.CREATE, rtype, (), json_body(request))
     view = await run_in_threadpool(gate.create, rtype, body)
     return bundles.resource_response(base_url(request), view, status=201)
 
@@ -108,8 +137,8 @@ async def read(request: Request, rtype: str, rid: str, gate: Records) -> Respons
 
 @router.put("/{rtype}/{rid}")
 async def update(request: Request, rtype: str, rid: str, gate: Records) -> Response:
-    body = await json_body(request)
-    version = if_match(request)
+    body = await checked(gate, Action.UPDATE, rtype, (rid,), json_body(request))
+    version = await checked(gate, Action.UPDATE, rtype, (rid,), _if_match(request))
     view, created = await run_in_threadpool(gate.update, rtype, rid, body, if_match=version)
     return bundles.resource_response(base_url(request), view, status=201 if created else 200)
 
@@ -128,7 +157,6 @@ async def history(request: Request, rtype: str, rid: str, gate: Records) -> Resp
 
 @router.get("/{rtype}/{rid}/_history/{vid}")
 async def vread(request: Request, rtype: str, rid: str, vid: str, gate: Records) -> Response:
-    if not vid.isdigit():
-        return outcome(404, "not-found", "version ids are whole numbers")
-    view = await run_in_threadpool(gate.vread, rtype, rid, int(vid))
+    version = await checked(gate, Action.VREAD, rtype, (rid,), _version_id(vid))
+    view = await run_in_threadpool(gate.vread, rtype, rid, version)
     return bundles.resource_response(base_url(request), view)
