@@ -54,5 +54,9 @@ class UnsupportedMediaType(CareVaultError):
     status, code = 415, "not-supported"
 
 
+class NotAcceptable(CareVaultError):
+    status, code = 406, "not-supported"
+
+
 class TooLarge(CareVaultError):
     status, code = 413, "too-costly"

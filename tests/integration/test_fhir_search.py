@@ -451,3 +451,17 @@ def test_an_unlisted_search_parameter_is_refused(client: TestClient, clinic: Cli
                         ("Condition", "not-a-param")):  # fmt: skip
         assert name not in listed[rtype]
         refused(client, clinic, rtype, {name: "abc"})
+
+
+def test_format_json_is_accepted_and_other_formats_are_not(
+    client: TestClient, clinic: Clinic
+) -> None:
+    h = clinic.north.headers()
+    assert client.get("/fhir/Patient", params={"_format": "json"}, headers=h).status_code == 200
+    pid = clinic.north.patient_id
+    fhir_json = {"_format": "application/fhir+json"}
+    read = client.get(f"/fhir/Patient/{pid}", params=fhir_json, headers=h)
+    assert read.status_code == 200
+    refused = client.get("/fhir/Patient", params={"_format": "xml"}, headers=h)
+    assert refused.status_code == 406
+    assert refused.json()["resourceType"] == "OperationOutcome"

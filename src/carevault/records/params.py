@@ -139,7 +139,7 @@ IN_COMPARTMENT = frozenset(
 )
 
 COMMON_PARAMS = ("_id", "_lastUpdated")
-RESULT_PARAMS = ("_count", "_page", "handling")
+RESULT_PARAMS = ("_count", "_page", "_format", "handling")
 """Parameters that shape the result rather than filter it (`handling` as in `Prefer: handling`)."""
 
 

@@ -8,21 +8,37 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from carevault.audit.models import Action
-from carevault.errors import CareVaultError, Invalid, NotFound, TooLarge, UnsupportedMediaType
+from carevault.errors import (
+    CareVaultError,
+    Invalid,
+    NotAcceptable,
+    NotFound,
+    TooLarge,
+    UnsupportedMediaType,
+)
 from carevault.web.fhir_api import bundles
 from carevault.web.fhir_api.capability import capability_statement
 from carevault.web.fhir_api.deps import Records
 from carevault.web.outcome import FHIR_JSON
 
-router = APIRouter(prefix="/fhir")
 T = TypeVar("T")
-
 _JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
+_JSON_FORMATS = frozenset({"json", *_JSON_TYPES})
+
+
+def json_only(request: Request) -> None:
+    """`_format` may ask for JSON in any of its spellings; we serve nothing else."""
+    wanted = request.query_params.get("_format")
+    if wanted is not None and wanted.split(";")[0].strip().lower() not in _JSON_FORMATS:
+        raise NotAcceptable("only JSON is served (_format=json)")
+
+
+router = APIRouter(prefix="/fhir", dependencies=[Depends(json_only)])
 _ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
 
 
