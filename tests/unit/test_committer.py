@@ -65,3 +65,42 @@ def test_results_come_back_to_the_caller(engine: Any) -> None:
     committer = GroupCommitter(engine)
     assert committer.submit(lambda conn: 42) == 42
     committer.close()
+
+
+def test_merged_items_of_a_group_are_flushed_in_one_call(engine: Any) -> None:
+    calls: list[tuple[str, list[int]]] = []
+
+    def flush(conn: Connection, group: object, batch: list[int]) -> None:
+        calls.append((str(group), sorted(batch)))
+        conn.execute(insert(items), [{"n": n} for n in batch])
+
+    committer = GroupCommitter(engine)
+    start = threading.Barrier(30)
+
+    def one(n: int) -> None:
+        start.wait()
+        committer.submit_merged(flush, "chain-a", n)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    committer.close()
+    with engine.connect() as conn:
+        assert sorted(conn.execute(select(items.c.n)).scalars()) == list(range(30))
+    assert sorted(n for _, batch in calls for n in batch) == list(range(30))
+    assert len(calls) < 30  # merged, not one call per item
+
+
+def test_a_failing_flush_fails_its_group_only(engine: Any) -> None:
+    def bad(conn: Connection, group: object, batch: list[int]) -> None:
+        raise ValueError("chain locked")
+
+    committer = GroupCommitter(engine)
+    with pytest.raises(ValueError, match="chain locked"):
+        committer.submit_merged(bad, "chain-a", 1)
+    committer.submit(lambda conn: conn.execute(insert(items).values(n=7)))
+    committer.close()
+    with engine.connect() as conn:
+        assert list(conn.execute(select(items.c.n)).scalars()) == [7]

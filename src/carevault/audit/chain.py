@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from carevault.audit.models import AuditRecord, audit_entries, audit_heads
 
@@ -39,6 +39,24 @@ _HASHED_FIELDS = (
     "source_ip",
     "user_agent",
     "detail",
+)
+
+
+# Built once: appending runs on every request and statement building is not free.
+_LOCK_HEAD = (
+    select(audit_heads.c.seq, audit_heads.c.entry_hash)
+    .where(audit_heads.c.tenant_id == bindparam("tenant_id"))
+    .with_for_update()
+)
+_INSERT_ENTRIES = insert(audit_entries)
+_MOVE_HEAD = (
+    update(audit_heads)
+    .where(audit_heads.c.tenant_id == bindparam("chain"))
+    .values(
+        seq=bindparam("new_seq"),
+        entry_hash=bindparam("new_hash"),
+        head_mac=bindparam("new_mac"),
+    )
 )
 
 
@@ -91,11 +109,7 @@ def append(conn: Connection, key: bytes, tenant_id: str, records: Iterable[Audit
 
     The head row is locked (FOR UPDATE) so concurrent writers in other processes queue up.
     """
-    head = conn.execute(
-        select(audit_heads.c.seq, audit_heads.c.entry_hash)
-        .where(audit_heads.c.tenant_id == tenant_id)
-        .with_for_update()
-    ).one_or_none()
+    head = conn.execute(_LOCK_HEAD, {"tenant_id": tenant_id}).one_or_none()
     if head is None:
         raise LookupError(f"no audit chain for tenant {tenant_id}")
     seq, prev = int(head.seq), str(head.entry_hash)
@@ -107,12 +121,12 @@ def append(conn: Connection, key: bytes, tenant_id: str, records: Iterable[Audit
         row["entry_hash"] = prev = entry_hash(key, prev, row)
         rows.append(row)
     if rows:
-        conn.execute(insert(audit_entries), rows)
+        conn.execute(_INSERT_ENTRIES, rows)
         conn.execute(
-            update(audit_heads)
-            .where(audit_heads.c.tenant_id == tenant_id)
-            .values(seq=seq, entry_hash=prev, head_mac=_head_mac(key, tenant_id, seq, prev))
-        )
+            _MOVE_HEAD,
+            {"chain": tenant_id, "new_seq": seq, "new_hash": prev,
+             "new_mac": _head_mac(key, tenant_id, seq, prev)},
+        )  # fmt: skip
     return seq
 
 

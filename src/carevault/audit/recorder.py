@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 
 from sqlalchemy import Connection
 
 from carevault.audit import chain
 from carevault.audit.models import AuditRecord
+from carevault.committer import GroupCommitter
 from carevault.crypto.vault import Vault
 
 AUDIT_KEY_PURPOSE = "audit-chain"
@@ -22,6 +23,14 @@ class AuditRecorder:
 
     def append(self, conn: Connection, tenant_id: str, records: Iterable[AuditRecord]) -> int:
         return chain.append(conn, self._key(tenant_id), tenant_id, records)
+
+    def commit(self, committer: GroupCommitter, tenant_id: str, record: AuditRecord) -> None:
+        """Append one entry in the next group commit, merged with the batch's other entries
+        for the same chain; returns once it is durable."""
+        committer.submit_merged(self._flush, tenant_id, record)
+
+    def _flush(self, conn: Connection, tenant_id: Hashable, records: list[AuditRecord]) -> None:
+        self.append(conn, str(tenant_id), records)
 
     def verify(self, conn: Connection, tenant_id: str) -> chain.Verification:
         return chain.verify(conn, self._key(tenant_id), tenant_id)

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from carevault.audit.models import Action, AuditRecord, Outcome
 from carevault.audit.recorder import AuditRecorder
@@ -81,6 +81,20 @@ def parse_expiry(text: str, now: datetime) -> datetime:
     if expires - now > MAX_TOKEN_LIFETIME:
         raise Invalid("tokens live at most a year")
     return expires
+
+
+_TOKEN_LOOKUP = (
+    select(api_tokens, users.c.role, users.c.active, users.c.patient_id)
+    .join(
+        users,
+        (users.c.tenant_id == api_tokens.c.tenant_id) & (users.c.user_id == api_tokens.c.user_id),
+    )
+    .where(
+        api_tokens.c.tenant_id == bindparam("tenant_id"),
+        api_tokens.c.token_hash == bindparam("token_hash"),
+    )
+)
+"""Built once: every API request runs it."""
 
 
 class IdentityService:
@@ -299,18 +313,8 @@ class IdentityService:
             raise Unauthorized("the bearer token is not valid")
         tenant_id = parts[1]
         with self._reader.connect() as conn:
-            row = conn.execute(
-                select(api_tokens, users.c.role, users.c.active, users.c.patient_id)
-                .join(
-                    users,
-                    (users.c.tenant_id == api_tokens.c.tenant_id)
-                    & (users.c.user_id == api_tokens.c.user_id),
-                )
-                .where(
-                    api_tokens.c.tenant_id == tenant_id,
-                    api_tokens.c.token_hash == token_hash(token),
-                )
-            ).one_or_none()
+            key = {"tenant_id": tenant_id, "token_hash": token_hash(token)}
+            row = conn.execute(_TOKEN_LOOKUP, key).one_or_none()
         if row is None:
             raise Unauthorized("the bearer token is not valid")
         if row.revoked_at is not None:
@@ -348,7 +352,7 @@ class IdentityService:
         return VENDOR_CHAIN
 
     def audit_refusal(self, tenant_id: str, record: AuditRecord) -> None:
-        self._committer.submit(lambda conn: self._audit.append(conn, tenant_id, [record]))
+        self._audit.commit(self._committer, tenant_id, record)
 
     # -- helpers -------------------------------------------------------------
 

@@ -203,9 +203,7 @@ class Gate:
             self.audit_refusal(action, rtype, ids, None, detail)
             raise
         record = self._record(action, rtype, Outcome.SUCCESS, 200, _versions(result), ids, detail)
-        self._s.committer.submit(
-            lambda conn: self._s.audit.append(conn, self.actor.tenant_id, [record])
-        )
+        self._s.audit.commit(self._s.committer, self.actor.tenant_id, record)
         return result
 
     def _write(
@@ -269,9 +267,7 @@ class Gate:
             action, rtype, outcome, status, [], ids, f"{detail}; {why}" if detail else why
         )
         try:
-            self._s.committer.submit(
-                lambda conn: self._s.audit.append(conn, self.actor.tenant_id, [record])
-            )
+            self._s.audit.commit(self._s.committer, self.actor.tenant_id, record)
         except Exception:
             # The refusal is still returned; the log says the audit write failed (no PHI in it).
             log.exception(

@@ -49,7 +49,8 @@ search_tokens = Table(
     Column("param", String(64), primary_key=True),
     Column("system", String(255), primary_key=True),  # "" when none (or hashed)
     Column("code", String(255), primary_key=True),
-    Index("ix_search_tokens_lookup", "tenant_id", "resource_type", "param", "code"),
+    # Covering (resource_id last): a search reads only this index, never the table.
+    Index("ix_search_tokens_lookup", "tenant_id", "resource_type", "param", "code", "resource_id"),
 )
 
 search_dates = Table(
@@ -61,7 +62,15 @@ search_dates = Table(
     Column("param", String(64), primary_key=True),
     Column("low", String(32), primary_key=True),
     Column("high", String(32), primary_key=True),
-    Index("ix_search_dates_lookup", "tenant_id", "resource_type", "param", "low", "high"),
+    Index(
+        "ix_search_dates_lookup",
+        "tenant_id",
+        "resource_type",
+        "param",
+        "low",
+        "high",
+        "resource_id",
+    ),
 )
 
 search_refs = Table(
@@ -73,5 +82,7 @@ search_refs = Table(
     Column("param", String(64), primary_key=True),
     Column("target_type", String(64), primary_key=True),
     Column("target_id", String(64), primary_key=True),
-    Index("ix_search_refs_lookup", "tenant_id", "resource_type", "param", "target_id"),
+    Index(
+        "ix_search_refs_lookup", "tenant_id", "resource_type", "param", "target_id", "resource_id"
+    ),
 )

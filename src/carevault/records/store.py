@@ -11,17 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, func, select
 
 from carevault.crypto.vault import TENANT_SHARED_KEY, Vault, patient_key_name
 from carevault.errors import Conflict, Invalid, PreconditionFailed, Unprocessable
-from carevault.records import indexing, search
+from carevault.records import indexing, search, statements
 from carevault.records.models import (
     resource_versions,
     resources,
-    search_dates,
-    search_refs,
-    search_tokens,
 )
 from carevault.records.params import COMPARTMENT_PATHS, IN_COMPARTMENT, SUPPORTED_TYPES
 
@@ -73,40 +70,20 @@ class RecordStore:
     # -- reads -----------------------------------------------------------------
 
     def read(self, conn: Connection, scope: Scope, rtype: str, rid: str) -> Version | None:
-        row = conn.execute(
-            select(resource_versions)
-            .join(
-                resources,
-                and_(
-                    resources.c.tenant_id == resource_versions.c.tenant_id,
-                    resources.c.resource_type == resource_versions.c.resource_type,
-                    resources.c.resource_id == resource_versions.c.resource_id,
-                    resources.c.version_id == resource_versions.c.version_id,
-                ),
-            )
-            .where(*self._key(scope, rtype, rid), *self._version_scope(scope, rtype))
-        ).one_or_none()
+        statement, params = self._keyed(statements.READ, scope, rtype, rid)
+        row = conn.execute(statement, params).one_or_none()
         return self._open(scope.tenant_id, row) if row is not None else None
 
     def vread(
         self, conn: Connection, scope: Scope, rtype: str, rid: str, vid: int
     ) -> Version | None:
-        row = conn.execute(
-            select(resource_versions).where(
-                *self._key(scope, rtype, rid),
-                resource_versions.c.version_id == vid,
-                *self._version_scope(scope, rtype),
-            )
-        ).one_or_none()
+        statement, params = self._keyed(statements.VREAD, scope, rtype, rid)
+        row = conn.execute(statement, {**params, "version_id": vid}).one_or_none()
         return self._open(scope.tenant_id, row) if row is not None else None
 
     def history(self, conn: Connection, scope: Scope, rtype: str, rid: str) -> list[Version]:
-        rows = conn.execute(
-            select(resource_versions)
-            .where(*self._key(scope, rtype, rid), *self._version_scope(scope, rtype))
-            .order_by(resource_versions.c.version_id.desc())
-        ).all()
-        return [self._open(scope.tenant_id, row) for row in rows]
+        statement, params = self._keyed(statements.HISTORY, scope, rtype, rid)
+        return [self._open(scope.tenant_id, row) for row in conn.execute(statement, params)]
 
     def search(
         self,
@@ -142,15 +119,7 @@ class RecordStore:
         page_where = [*where, resources.c.resource_id > after] if after else where
         rows = conn.execute(
             select(resource_versions)
-            .join(
-                resources,
-                and_(
-                    resources.c.tenant_id == resource_versions.c.tenant_id,
-                    resources.c.resource_type == resource_versions.c.resource_type,
-                    resources.c.resource_id == resource_versions.c.resource_id,
-                    resources.c.version_id == resource_versions.c.version_id,
-                ),
-            )
+            .join(resources, statements.CURRENT_VERSION_JOIN)
             .where(*page_where)
             .order_by(resources.c.resource_id)
             .limit(criteria.count + 1)
@@ -206,23 +175,20 @@ class RecordStore:
             return None
         vid = current.version_id + 1
         conn.execute(
-            insert(resource_versions).values(
-                tenant_id=scope.tenant_id,
-                resource_type=rtype,
-                resource_id=rid,
-                version_id=vid,
-                last_updated=now,
-                deleted=True,
-                patient_id=current.patient_id,
-                key_name=_key_name(current.patient_id),
-                sealed=None,
-            )
-        )
+            statements.INSERT_VERSION,
+            {
+                "tenant_id": scope.tenant_id, "resource_type": rtype, "resource_id": rid,
+                "version_id": vid, "last_updated": now, "deleted": True,
+                "patient_id": current.patient_id, "key_name": _key_name(current.patient_id),
+                "sealed": None,
+            },
+        )  # fmt: skip
         conn.execute(
-            update(resources)
-            .where(*self._current_key(scope.tenant_id, rtype, rid))
-            .values(version_id=vid, last_updated=now, deleted=True)
-        )
+            statements.UPDATE_CURRENT,
+            {"key_tenant_id": scope.tenant_id, "key_rtype": rtype, "key_rid": rid,
+             "new_version_id": vid, "new_last_updated": now, "new_deleted": True,
+             "new_patient_id": current.patient_id},
+        )  # fmt: skip
         self._clear_index(conn, scope.tenant_id, rtype, rid)
         return Version(rtype, rid, vid, now, True, current.patient_id, None)
 
@@ -251,37 +217,19 @@ class RecordStore:
         sealed = self._vault.seal_record(
             scope.tenant_id, key_name, plaintext, _aad(scope.tenant_id, rtype, rid, version_id)
         )
-        conn.execute(
-            insert(resource_versions).values(
-                tenant_id=scope.tenant_id,
-                resource_type=rtype,
-                resource_id=rid,
-                version_id=version_id,
-                last_updated=now,
-                deleted=False,
-                patient_id=patient_id,
-                key_name=key_name,
-                sealed=sealed,
-            )
-        )
-        values = {
-            "version_id": version_id,
-            "last_updated": now,
-            "deleted": False,
-            "patient_id": patient_id,
-        }
+        row = {"tenant_id": scope.tenant_id, "resource_type": rtype, "resource_id": rid,
+               "version_id": version_id, "last_updated": now, "deleted": False,
+               "patient_id": patient_id}  # fmt: skip
+        conn.execute(statements.INSERT_VERSION, {**row, "key_name": key_name, "sealed": sealed})
         if version_id == 1:
-            conn.execute(
-                insert(resources).values(
-                    tenant_id=scope.tenant_id, resource_type=rtype, resource_id=rid, **values
-                )
-            )
+            conn.execute(statements.INSERT_CURRENT, row)
         else:
             conn.execute(
-                update(resources)
-                .where(*self._current_key(scope.tenant_id, rtype, rid))
-                .values(**values)
-            )
+                statements.UPDATE_CURRENT,
+                {"key_tenant_id": scope.tenant_id, "key_rtype": rtype, "key_rid": rid,
+                 "new_version_id": version_id, "new_last_updated": now, "new_deleted": False,
+                 "new_patient_id": patient_id},
+            )  # fmt: skip
             self._clear_index(conn, scope.tenant_id, rtype, rid)
         self._write_index(conn, scope.tenant_id, rtype, rid, stored)
         return Version(rtype, rid, version_id, now, False, patient_id, plaintext)
@@ -296,7 +244,7 @@ class RecordStore:
         base = {"tenant_id": tenant_id, "resource_type": rtype, "resource_id": rid}
         if rows.tokens:
             conn.execute(
-                insert(search_tokens),
+                statements.INSERT_INDEX["tokens"],
                 [
                     {**base, "param": p, "system": s[:255], "code": c[:255]}
                     for p, s, c in rows.tokens
@@ -304,47 +252,34 @@ class RecordStore:
             )
         if rows.dates:
             conn.execute(
-                insert(search_dates),
+                statements.INSERT_INDEX["dates"],
                 [{**base, "param": p, "low": lo, "high": hi} for p, lo, hi in rows.dates],
             )
         if rows.refs:
             conn.execute(
-                insert(search_refs),
+                statements.INSERT_INDEX["refs"],
                 [{**base, "param": p, "target_type": t, "target_id": i} for p, t, i in rows.refs],
             )
 
     def _clear_index(self, conn: Connection, tenant_id: str, rtype: str, rid: str) -> None:
-        for table in (search_tokens, search_dates, search_refs):
-            conn.execute(
-                delete(table).where(
-                    table.c.tenant_id == tenant_id,
-                    table.c.resource_type == rtype,
-                    table.c.resource_id == rid,
-                )
-            )
+        for statement in statements.CLEAR_INDEX:
+            conn.execute(statement, {"tenant_id": tenant_id, "rtype": rtype, "rid": rid})
 
     def _check_references(self, conn: Connection, tenant_id: str, body: dict[str, Any]) -> None:
         """Every relative reference to a type we serve must resolve inside this tenant."""
         wanted = {ref for ref in _references(body) if ref[0] in SUPPORTED_TYPES}
         for rtype, rid in wanted:
-            found = conn.execute(
-                select(resources.c.resource_id).where(
-                    *self._current_key(tenant_id, rtype, rid), resources.c.deleted.is_(False)
-                )
-            ).first()
-            if found is None:
+            key = {"tenant_id": tenant_id, "rtype": rtype, "rid": rid}
+            if conn.execute(statements.LIVE, key).first() is None:
                 raise Unprocessable(f"a reference to {rtype} does not resolve to a resource here")
 
     def _current(self, conn: Connection, scope: Scope, rtype: str, rid: str) -> Row[Any] | None:
-        return conn.execute(
-            select(resources).where(
-                *self._current_key(scope.tenant_id, rtype, rid), *self._current_scope(scope, rtype)
-            )
-        ).one_or_none()
+        statement, params = self._keyed(statements.CURRENT, scope, rtype, rid)
+        return conn.execute(statement, params).one_or_none()
 
     def _exists_anywhere(self, conn: Connection, tenant_id: str, rtype: str, rid: str) -> bool:
-        query = select(resources.c.resource_id).where(*self._current_key(tenant_id, rtype, rid))
-        return conn.execute(query).first() is not None
+        key = {"tenant_id": tenant_id, "rtype": rtype, "rid": rid}
+        return conn.execute(statements.EXISTS, key).first() is not None
 
     def _open(self, tenant_id: str, row: Row[Any]) -> Version:
         body = None
@@ -362,26 +297,14 @@ class RecordStore:
         )
 
     @staticmethod
-    def _key(scope: Scope, rtype: str, rid: str) -> list[Any]:
-        return [
-            resource_versions.c.tenant_id == scope.tenant_id,
-            resource_versions.c.resource_type == rtype,
-            resource_versions.c.resource_id == rid,
-        ]
-
-    @staticmethod
-    def _current_key(tenant_id: str, rtype: str, rid: str) -> list[Any]:
-        return [
-            resources.c.tenant_id == tenant_id,
-            resources.c.resource_type == rtype,
-            resources.c.resource_id == rid,
-        ]
-
-    @staticmethod
-    def _version_scope(scope: Scope, rtype: str) -> list[Any]:
+    def _keyed(
+        pair: tuple[Any, Any], scope: Scope, rtype: str, rid: str
+    ) -> tuple[Any, dict[str, Any]]:
+        """The statement for this actor's reach (tenant-wide or some compartments) and its key."""
+        params: dict[str, Any] = {"tenant_id": scope.tenant_id, "rtype": rtype, "rid": rid}
         if scope.patient_ids is None or rtype not in IN_COMPARTMENT:
-            return []
-        return [resource_versions.c.patient_id.in_(sorted(scope.patient_ids))]
+            return pair[0], params
+        return pair[1], {**params, "patient_ids": sorted(scope.patient_ids)}
 
     @staticmethod
     def _current_scope(scope: Scope, rtype: str) -> list[Any]:

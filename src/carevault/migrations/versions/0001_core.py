@@ -110,7 +110,7 @@ def upgrade() -> None:
     with op.batch_alter_table("search_dates", schema=None) as batch_op:
         batch_op.create_index(
             "ix_search_dates_lookup",
-            ["tenant_id", "resource_type", "param", "low", "high"],
+            ["tenant_id", "resource_type", "param", "low", "high", "resource_id"],
             unique=False,
         )
 
@@ -135,7 +135,7 @@ def upgrade() -> None:
     with op.batch_alter_table("search_refs", schema=None) as batch_op:
         batch_op.create_index(
             "ix_search_refs_lookup",
-            ["tenant_id", "resource_type", "param", "target_id"],
+            ["tenant_id", "resource_type", "param", "target_id", "resource_id"],
             unique=False,
         )
 
@@ -159,7 +159,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("search_tokens", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_search_tokens_lookup", ["tenant_id", "resource_type", "param", "code"], unique=False
+            "ix_search_tokens_lookup",
+            ["tenant_id", "resource_type", "param", "code", "resource_id"],
+            unique=False,
         )
 
     op.create_table(
