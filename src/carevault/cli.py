@@ -98,7 +98,8 @@ def tenant_list() -> None:
     """List the tenants."""
     with opened() as rt:
         for tenant in rt.identity.list_tenants():
-            Console().print(f"{tenant.slug}\t{tenant.kind.value}\t{tenant.name}")
+            # plain tab-separated lines: scripts read this
+            typer.echo(f"{tenant.slug}\t{tenant.kind.value}\t{tenant.name}")
 
 
 @user_app.command("create")

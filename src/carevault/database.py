@@ -24,7 +24,8 @@ def make_engine(url: str, *, writer: bool, pool_size: int = 16) -> Engine:
     """An engine for reads (concurrent snapshots) or for writes (one writer at a time)."""
     if url.startswith("sqlite"):
         return _sqlite_engine(url, pool_size, writer=writer)
-    return create_engine(url, pool_size=pool_size, max_overflow=8, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip per checkout; recycle instead of stale connections.
+    return create_engine(url, pool_size=pool_size, max_overflow=8, pool_recycle=1800)
 
 
 def _sqlite_engine(url: str, pool_size: int, *, writer: bool) -> Engine:
@@ -46,12 +47,20 @@ def _sqlite_engine(url: str, pool_size: int, *, writer: bool) -> Engine:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Any) -> None:
-        # A writer takes the lock up front (no deadlock on upgrade); readers get a snapshot.
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+    if writer:
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            # The writer takes the lock up front: no deadlock when a reader would upgrade.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def analyze(engine: Engine) -> None:
+    """Refresh the planner's statistics (after bulk loads), so searches use their indexes."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -21,7 +21,7 @@ from carevault.clock import Clock, SystemClock
 from carevault.committer import GroupCommitter
 from carevault.crypto.keystore import VENDOR_CHAIN
 from carevault.crypto.vault import Vault
-from carevault.database import make_engine
+from carevault.database import analyze, make_engine
 from carevault.identity.models import Actor
 from carevault.identity.service import IdentityService
 from carevault.privacy.gate import Gate, RequestInfo
@@ -113,6 +113,10 @@ class Runtime:
     def audit_verification(self, tenant_id: str) -> Verification:
         with self.reader.connect() as conn:
             return self.audit.verify(conn, tenant_id)
+
+    def refresh_statistics(self) -> None:
+        """After bulk loads (demo seed, imports): let the planner see the new data."""
+        analyze(self.writer)
 
     def escrow_master_key(self, passphrase: str) -> bytes:
         return self.vault.escrow(passphrase)

@@ -125,6 +125,8 @@ def seed_demo(
                 ids = _write_tenant(rt, tenant, demo, advance, request)
                 written += len(ids)
             users.extend(_users(rt, tenant, demo, ids, request))
+    if written:
+        rt.refresh_statistics()  # a bulk load: let the planner see it before the first search
     return DemoLogins(
         tenants=tuple(t.spec.slug for t in data.tenants),
         seeded=tuple(t.spec.slug for t in to_write),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import secrets
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from carevault.web.outcome import outcome
 
 access_log = logging.getLogger("carevault.access")
+_ids = random.Random()  # noqa: S311 (request ids are for correlation, not secrecy)
 
 
 OnRefused = Callable[[Scope, int, str, str], Awaitable[None]]
@@ -37,7 +38,8 @@ class RequestMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = secrets.token_hex(12)
+        # Ids need to be unique, not secret: no system call per request.
+        request_id = f"{_ids.getrandbits(96):024x}"
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = {"code": 500}

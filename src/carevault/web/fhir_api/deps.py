@@ -1,9 +1,14 @@
-"""Dependencies: who is asking (bearer token → Actor) and the gate they go through."""
+"""Dependencies: who is asking (bearer token → Actor) and the gate they go through.
+
+Authentication and the gate call run together in one worker thread (`GateCall`):
+one hop from the event loop per request instead of two.
+"""
 
 from __future__ import annotations
 
-from functools import partial
-from typing import Annotated
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -13,6 +18,8 @@ from carevault.identity.models import Actor
 from carevault.privacy.gate import Gate, RequestInfo
 from carevault.runtime import Runtime
 from carevault.web.refusals import audit_anonymous_refusal, bearer_token
+
+T = TypeVar("T")
 
 
 def runtime(request: Request) -> Runtime:
@@ -29,29 +36,49 @@ def request_info(request: Request) -> RequestInfo:
     )
 
 
-async def current_actor(request: Request) -> Actor:
-    rt = runtime(request)
-    token = bearer_token(request.headers.get("authorization"))
-    try:
-        return await run_in_threadpool(rt.identity.authenticate, token)
-    except Unauthorized as exc:
-        await run_in_threadpool(
-            partial(
-                audit_anonymous_refusal,
-                rt,
-                token=token,
+@dataclass(frozen=True)
+class GateCall:
+    """Runs an operation on the caller's gate: authenticate, open the gate, operate."""
+
+    runtime: Runtime
+    token: str | None
+    info: RequestInfo
+    method: str
+    path: str
+    open_gate: Callable[[Actor, RequestInfo], Any]
+
+    async def __call__(self, operation: Callable[[Gate], T]) -> T:
+        return await run_in_threadpool(self._run, operation)
+
+    def _run(self, operation: Callable[[Gate], T]) -> T:
+        return operation(self.open_gate(self._actor(), self.info))
+
+    def _actor(self) -> Actor:
+        try:
+            return self.runtime.identity.authenticate(self.token)
+        except Unauthorized as exc:
+            audit_anonymous_refusal(
+                self.runtime,
+                token=self.token,
                 status=401,
                 reason=f"bearer token refused: {exc.message}",
-                method=request.method,
-                path=request.url.path,
-                info=request_info(request),
+                method=self.method,
+                path=self.path,
+                info=self.info,
             )
-        )
-        raise
+            raise
 
 
-async def gate(request: Request, actor: Annotated[Actor, Depends(current_actor)]) -> Gate:
-    return runtime(request).gate(actor, request_info(request))
+async def gate(request: Request) -> GateCall:
+    rt = runtime(request)
+    return GateCall(
+        runtime=rt,
+        token=bearer_token(request.headers.get("authorization")),
+        info=request_info(request),
+        method=request.method,
+        path=request.url.path,
+        open_gate=rt.gate,
+    )
 
 
-Records = Annotated[Gate, Depends(gate)]
+Records = Annotated[GateCall, Depends(gate)]
