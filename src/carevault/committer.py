@@ -6,7 +6,10 @@ queued, runs each piece in its own savepoint (so one failure rolls back only
 itself), commits once, then wakes every waiting request.
 
 Appends that can be merged (audit entries of one chain) are handed over as items
-and flushed together, one call per group per batch, after the other work.
+and flushed together, one call per group per batch, after the other work. A change
+can hand over its item too (its audit entry): it is flushed in the same transaction,
+and if a flush fails the whole batch is rolled back, so no change and no answer ever
+outlives its audit entry.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ class CommitFailed(Exception):
 class _Job:
     work: Callable[[Connection], Any] | None = None
     merge: tuple[Flush, Hashable, Any] | None = None
+    then_merge: tuple[Flush, Hashable] | None = None
+    """For work returning (result, item): where its item goes once the work succeeded."""
     done: threading.Event = field(default_factory=threading.Event)
     result: Any = None
     error: BaseException | None = None
@@ -51,6 +56,14 @@ class GroupCommitter:
     def submit(self, work: Callable[[Connection], T]) -> T:
         """Run work in the next group transaction; return once that transaction is durable."""
         job = self._wait(_Job(work=work))
+        return job.result  # type: ignore[no-any-return]
+
+    def submit_then_merge(
+        self, work: Callable[[Connection], tuple[T, Any]], flush: Flush, group: Hashable
+    ) -> T:
+        """Run work (returning its result and an item) in the next group transaction; its item
+        is flushed with its group in that same transaction. Returns once durable."""
+        job = self._wait(_Job(work=work, then_merge=(flush, group)))
         return job.result  # type: ignore[no-any-return]
 
     def submit_merged(self, flush: Flush, group: Hashable, item: Any) -> None:
@@ -94,10 +107,9 @@ class GroupCommitter:
             with self._engine.begin() as conn:
                 for job in batch:
                     if job.work is not None:
-                        self._in_savepoint(conn, [job], job.work)
-                for (flush, group), jobs in _merge_groups(batch).items():
-                    items = [job.merge[2] for job in jobs if job.merge is not None]
-                    self._in_savepoint(conn, jobs, lambda c: flush(c, group, items))  # noqa: B023
+                        self._in_savepoint(conn, job)
+                for (flush, group), items in _merge_groups(batch).items():
+                    flush(conn, group, items)  # a failure here fails the whole batch
         except Exception as exc:
             log.error(
                 "group commit failed", extra={"batch": len(batch), "error": type(exc).__name__}
@@ -110,26 +122,26 @@ class GroupCommitter:
                 job.done.set()
 
     @staticmethod
-    def _in_savepoint(
-        conn: Connection, jobs: list[_Job], work: Callable[[Connection], Any]
-    ) -> None:
+    def _in_savepoint(conn: Connection, job: _Job) -> None:
+        assert job.work is not None
         savepoint = conn.begin_nested()
         try:
-            result = work(conn)
+            result = job.work(conn)
             savepoint.commit()
-        except Exception as exc:  # the work's own failure, handed back to its callers
+        except Exception as exc:  # the work's own failure, handed back to its caller
             savepoint.rollback()
-            for job in jobs:
-                job.error = exc
+            job.error = exc
             return
-        for job in jobs:
-            job.result = result
+        if job.then_merge is not None:
+            result, item = result
+            job.merge = (*job.then_merge, item)
+        job.result = result
 
 
-def _merge_groups(batch: list[_Job]) -> dict[tuple[Flush, Hashable], list[_Job]]:
-    groups: dict[tuple[Flush, Hashable], list[_Job]] = {}
+def _merge_groups(batch: list[_Job]) -> dict[tuple[Flush, Hashable], list[Any]]:
+    groups: dict[tuple[Flush, Hashable], list[Any]] = {}
     for job in batch:
-        if job.merge is not None:
-            flush, group, _ = job.merge
-            groups.setdefault((flush, group), []).append(job)
+        if job.merge is not None and job.error is None:
+            flush, group, item = job.merge
+            groups.setdefault((flush, group), []).append(item)
     return groups

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Column, Connection, Integer, MetaData, Table, event, insert, select
 
-from carevault.committer import GroupCommitter
+from carevault.committer import CommitFailed, GroupCommitter
 from carevault.database import make_engine
 
 meta = MetaData()
@@ -93,14 +93,52 @@ def test_merged_items_of_a_group_are_flushed_in_one_call(engine: Any) -> None:
     assert len(calls) < 30  # merged, not one call per item
 
 
-def test_a_failing_flush_fails_its_group_only(engine: Any) -> None:
+def test_a_change_and_its_merged_item_commit_together(engine: Any) -> None:
+    flushed: list[int] = []
+
+    def flush(conn: Connection, group: object, batch: list[int]) -> None:
+        flushed.extend(batch)
+
+    def change(conn: Connection) -> tuple[str, int]:
+        conn.execute(insert(items).values(n=5))
+        return "done", 5
+
+    committer = GroupCommitter(engine)
+    assert committer.submit_then_merge(change, flush, "chain-a") == "done"
+    committer.close()
+    assert flushed == [5]
+
+
+def test_a_failing_flush_rolls_back_the_changes_it_would_have_recorded(engine: Any) -> None:
     def bad(conn: Connection, group: object, batch: list[int]) -> None:
         raise ValueError("chain locked")
 
+    def change(conn: Connection) -> tuple[str, int]:
+        conn.execute(insert(items).values(n=9))
+        return "done", 9
+
     committer = GroupCommitter(engine)
-    with pytest.raises(ValueError, match="chain locked"):
+    with pytest.raises(CommitFailed):
+        committer.submit_then_merge(change, bad, "chain-a")
+    with pytest.raises(CommitFailed):
         committer.submit_merged(bad, "chain-a", 1)
     committer.submit(lambda conn: conn.execute(insert(items).values(n=7)))
     committer.close()
     with engine.connect() as conn:
         assert list(conn.execute(select(items.c.n)).scalars()) == [7]
+
+
+def test_a_failed_change_hands_over_no_item(engine: Any) -> None:
+    flushed: list[int] = []
+
+    def flush(conn: Connection, group: object, batch: list[int]) -> None:
+        flushed.extend(batch)
+
+    def change(conn: Connection) -> tuple[str, int]:
+        raise ValueError("invalid")
+
+    committer = GroupCommitter(engine)
+    with pytest.raises(ValueError, match="invalid"):
+        committer.submit_then_merge(change, flush, "chain-a")
+    committer.close()
+    assert flushed == []

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
+from typing import TypeVar
 
 from sqlalchemy import Connection
 
@@ -12,6 +13,7 @@ from carevault.committer import GroupCommitter
 from carevault.crypto.vault import Vault
 
 AUDIT_KEY_PURPOSE = "audit-chain"
+T = TypeVar("T")
 
 
 class AuditRecorder:
@@ -28,6 +30,15 @@ class AuditRecorder:
         """Append one entry in the next group commit, merged with the batch's other entries
         for the same chain; returns once it is durable."""
         committer.submit_merged(self._flush, tenant_id, record)
+
+    def commit_with(
+        self,
+        committer: GroupCommitter,
+        tenant_id: str,
+        work: Callable[[Connection], tuple[T, AuditRecord]],
+    ) -> T:
+        """Run a change that returns (result, its audit entry): both commit together."""
+        return committer.submit_then_merge(work, self._flush, tenant_id)
 
     def _flush(self, conn: Connection, tenant_id: Hashable, records: list[AuditRecord]) -> None:
         self.append(conn, str(tenant_id), records)

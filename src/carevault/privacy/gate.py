@@ -225,18 +225,17 @@ class Gate:
             self.audit_refusal(action, rtype, ids, exc, None)
             raise
 
-        def job(conn: Connection) -> T:
+        def job(conn: Connection) -> tuple[T, AuditRecord]:
             now = isoformat(self._s.clock.now())
             result = work(conn, now)
             status = {Action.CREATE: 201, Action.DELETE: 204}.get(action, 200)
             record = self._record(
                 action, rtype, Outcome.SUCCESS, status, _versions(result), ids, None
             )
-            self._s.audit.append(conn, self.actor.tenant_id, [record])
-            return result
+            return result, record  # committed in the same transaction as the change
 
         try:
-            return self._s.committer.submit(job)
+            return self._s.audit.commit_with(self._s.committer, self.actor.tenant_id, job)
         except CareVaultError as exc:
             self.audit_refusal(action, rtype, ids, exc, None)
             raise

@@ -30,7 +30,7 @@ _JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fh
 _JSON_FORMATS = frozenset({"json", *_JSON_TYPES})
 
 
-def json_only(request: Request) -> None:
+async def json_only(request: Request) -> None:
     """`_format` may ask for JSON in any of its spellings; we serve nothing else."""
     wanted = request.query_params.get("_format")
     if wanted is not None and wanted.split(";")[0].strip().lower() not in _JSON_FORMATS:
