@@ -146,13 +146,14 @@ PATIENT_BOB: dict[str, Any] = {
 }
 
 
-def _site(rt: Runtime, slug: str) -> Site:
+def make_site(rt: Runtime, slug: str, roles: tuple[Role, ...] = tuple(Role)) -> Site:
+    """A tenant with two patients, and a user and token for each of the roles."""
     tenant = rt.identity.create_tenant(slug, f"{slug.title()} Clinic", TenantKind.PRACTICE)
     site = Site(slug, tenant.tenant_id)
     gate = rt.gate(system_actor(tenant.tenant_id, "test fixture"))
     site.patient_id = gate.create("Patient", dict(PATIENT_ALICE)).resource_id
     site.other_patient_id = gate.create("Patient", dict(PATIENT_BOB)).resource_id
-    for role in Role:
+    for role in roles:
         patient = site.patient_id if role is Role.PATIENT else None
         email = f"{role.value}@{slug}.example.org"
         user_id = rt.identity.create_user(tenant, email, role, password="a long passphrase",
@@ -163,4 +164,4 @@ def _site(rt: Runtime, slug: str) -> Site:
 
 @pytest.fixture
 def clinic(runtime: Runtime) -> Clinic:
-    return Clinic(_site(runtime, "north"), _site(runtime, "south"))
+    return Clinic(make_site(runtime, "north"), make_site(runtime, "south"))

@@ -14,29 +14,12 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from carevault.audit.models import audit_entries
-from carevault.identity.models import TenantKind, system_actor
 from carevault.identity.permissions import Role
 from carevault.runtime import Runtime
-from tests.conftest import PATIENT_ALICE, PATIENT_BOB, Clinic, Site
+from tests.conftest import PATIENT_ALICE, PATIENT_BOB, Clinic, Site, make_site
 
 UA = "audit-test-agent/1.0"
 VENDOR_CHAIN = "_vendor"
-
-
-def make_site(runtime: Runtime, slug: str, roles: tuple[Role, ...]) -> Site:
-    """A tenant with two patients and a token per role; no passwords (hashing them is slow)."""
-    tenant = runtime.identity.create_tenant(slug, f"{slug} clinic", TenantKind.PRACTICE)
-    site = Site(slug, tenant.tenant_id)
-    gate = runtime.gate(system_actor(tenant.tenant_id, "test fixture"))
-    site.patient_id = gate.create("Patient", dict(PATIENT_ALICE)).resource_id
-    site.other_patient_id = gate.create("Patient", dict(PATIENT_BOB)).resource_id
-    for role in roles:
-        patient = site.patient_id if role is Role.PATIENT else None
-        uid = runtime.identity.create_user(
-            tenant, f"{role.value}@{slug}.example.org", role, patient_id=patient
-        )
-        site.tokens[role.value] = runtime.identity.create_token(tenant, uid).token
-    return site
 
 
 @pytest.fixture

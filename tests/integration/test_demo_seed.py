@@ -7,13 +7,11 @@ import io
 from collections import Counter
 
 import pytest
-from argon2 import PasswordHasher, profiles
 from fastapi.testclient import TestClient
 from rich.console import Console
 
 from carevault.demo.generator import generate
 from carevault.demo.seed import DemoLogins, print_logins, seed_demo
-from carevault.identity import passwords
 from carevault.identity.permissions import Role
 from carevault.runtime import Runtime
 
@@ -23,12 +21,6 @@ TYPES = ("Patient", "Encounter", "Condition", "Observation", "DocumentReference"
 
 def quiet() -> Console:
     return Console(file=io.StringIO())
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Argon2 at production cost is ~0.3 s a user here; these tests are about the demo."""
-    monkeypatch.setattr(passwords, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from httpx import Response
 
@@ -17,13 +16,6 @@ TYPES = (
     "DocumentReference",
 )  # fmt: skip
 BASE = "http://testserver/fhir"
-
-
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The clinic fixture hashes 14 passwords; a light Argon2 keeps each test's setup short."""
-    light = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    monkeypatch.setattr("carevault.identity.service.hash_password", light.hash)
 
 
 def sample(rtype: str, patient_id: str) -> dict[str, Any]:

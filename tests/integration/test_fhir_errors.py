@@ -9,7 +9,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import select
@@ -26,13 +25,6 @@ TYPES = (
 FHIR_JSON = {"content-type": "application/fhir+json"}
 # Made-up identifying values: none may come back in a response or land in an audit entry.
 PHI = ("Quintanilla", "Janette", "Jane", "MRN-Q-77", "555-0199")
-
-
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The clinic fixture hashes 14 passwords; a light Argon2 keeps each test's setup short."""
-    light = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    monkeypatch.setattr("carevault.identity.service.hash_password", light.hash)
 
 
 def patient(**changes: Any) -> dict[str, Any]:
