@@ -61,7 +61,3 @@ def analyze(engine: Engine) -> None:
     """Refresh the planner's statistics (after bulk loads), so searches use their indexes."""
     with engine.begin() as conn:
         conn.exec_driver_sql("ANALYZE")
-
-
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"

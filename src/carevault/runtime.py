@@ -41,7 +41,6 @@ class NotInitialized(Exception):
 class InitReport:
     created_keys: bool
     keystore_path: Path
-    database_url_is_sqlite: bool
 
 
 def alembic_config(url: str) -> Config:
@@ -74,7 +73,7 @@ def initialize(settings: Settings) -> InitReport:
     finally:
         engine.dispose()
         vault.close()
-    return InitReport(created, keystore_path, url.startswith("sqlite"))
+    return InitReport(created, keystore_path)
 
 
 class Runtime:
@@ -104,8 +103,10 @@ class Runtime:
             max_count=settings.search_max_count,
             minimum_necessary=minimum_necessary or RoleProfiles(),
         )
-        self.identity = IdentityService(self.reader, self.committer, self.vault, self.clock)
-        self.audit = AuditRecorder(self.vault)
+        self.audit = self.gate_services.audit
+        self.identity = IdentityService(
+            self.reader, self.committer, self.vault, self.clock, self.audit
+        )
 
     def gate(self, actor: Actor, request: RequestInfo | None = None) -> Gate:
         return Gate(self.gate_services, actor, request or RequestInfo())

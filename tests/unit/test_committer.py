@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,21 @@ from carevault.database import make_engine
 
 meta = MetaData()
 items = Table("items", meta, Column("n", Integer, primary_key=True))
+
+
+def _all_at_once(count: int, call: Callable[[int], object]) -> None:
+    """Run call(0..count-1) from as many threads, released together so they queue at once."""
+    start = threading.Barrier(count)
+
+    def one(n: int) -> None:
+        start.wait()
+        call(n)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 @pytest.fixture
@@ -28,17 +44,7 @@ def test_concurrent_work_is_committed_in_fewer_transactions(engine: Any) -> None
     commits = []
     event.listen(engine, "commit", lambda _conn: commits.append(1))
     committer = GroupCommitter(engine)
-    start = threading.Barrier(40)
-
-    def one(n: int) -> None:
-        start.wait()
-        committer.submit(lambda conn: conn.execute(insert(items).values(n=n)))
-
-    threads = [threading.Thread(target=one, args=(n,)) for n in range(40)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _all_at_once(40, lambda n: committer.submit(lambda c: c.execute(insert(items).values(n=n))))
     committer.close()
     with engine.connect() as conn:
         assert sorted(conn.execute(select(items.c.n)).scalars()) == list(range(40))
@@ -75,17 +81,7 @@ def test_merged_items_of_a_group_are_flushed_in_one_call(engine: Any) -> None:
         conn.execute(insert(items), [{"n": n} for n in batch])
 
     committer = GroupCommitter(engine)
-    start = threading.Barrier(30)
-
-    def one(n: int) -> None:
-        start.wait()
-        committer.submit_merged(flush, "chain-a", n)
-
-    threads = [threading.Thread(target=one, args=(n,)) for n in range(30)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _all_at_once(30, lambda n: committer.submit_merged(flush, "chain-a", n))
     committer.close()
     with engine.connect() as conn:
         assert sorted(conn.execute(select(items.c.n)).scalars()) == list(range(30))

@@ -99,13 +99,18 @@ _TOKEN_LOOKUP = (
 
 class IdentityService:
     def __init__(
-        self, reader: Engine, committer: GroupCommitter, vault: Vault, clock: Clock
+        self,
+        reader: Engine,
+        committer: GroupCommitter,
+        vault: Vault,
+        clock: Clock,
+        audit: AuditRecorder,
     ) -> None:
         self._reader = reader
         self._committer = committer
         self._vault = vault
         self._clock = clock
-        self._audit = AuditRecorder(vault)
+        self._audit = audit
 
     # -- tenants -------------------------------------------------------------
 

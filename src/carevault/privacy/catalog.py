@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from carevault.records.params import FHIR_TYPE, SEARCH_PARAMS, SUPPORTED_TYPES, Kind
-from carevault.records.search import MODIFIERS
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,3 @@ def search_params(resource_type: str) -> list[ParamInfo]:
         for sp in SEARCH_PARAMS.get(resource_type, ())
     ]
     return found
-
-
-def string_modifiers() -> tuple[str, ...]:
-    return MODIFIERS[Kind.STRING]

@@ -39,7 +39,6 @@ class SearchParam:
     targets: tuple[str, ...] = ()
     """Reference targets allowed (e.g. `patient` → Patient only)."""
     telecom_system: str | None = None
-    documentation: str = ""
 
 
 def _p(name: str, kind: Kind, *paths: str, **kw: object) -> SearchParam:

@@ -64,7 +64,7 @@ def lenient(request: Request, params: list[tuple[str, str]]) -> bool:
     return "handling=lenient" in prefer or ("handling", "lenient") in params
 
 
-def if_match(request: Request) -> int | None:
+async def if_match(request: Request) -> int | None:
     header = request.headers.get("if-match")
     if header is None:
         return None
@@ -85,10 +85,6 @@ async def checked(
         # Authenticates first: a bad token is answered (and audited) as a 401 instead.
         await gate(lambda g: g.audit_refusal(action, rtype, ids, refused))
         raise
-
-
-async def _if_match(request: Request) -> int | None:
-    return if_match(request)
 
 
 async def _version_id(vid: str) -> int:
@@ -154,7 +150,7 @@ async def read(request: Request, rtype: str, rid: str, gate: Records) -> Respons
 @router.put("/{rtype}/{rid}")
 async def update(request: Request, rtype: str, rid: str, gate: Records) -> Response:
     body = await checked(gate, Action.UPDATE, rtype, (rid,), json_body(request))
-    version = await checked(gate, Action.UPDATE, rtype, (rid,), _if_match(request))
+    version = await checked(gate, Action.UPDATE, rtype, (rid,), if_match(request))
     view, created = await gate(lambda g: g.update(rtype, rid, body, if_match=version))
     return bundles.resource_response(base_url(request), view, status=201 if created else 200)
 
