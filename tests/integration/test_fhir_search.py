@@ -12,14 +12,19 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from carevault.clock import ManualClock, isoformat
+from carevault.fhir_types import DIRECTORY_TYPES
 from carevault.identity.models import system_actor
 from carevault.runtime import Runtime
 from tests.conftest import START, Clinic
 
 SERVED = {
-    "Patient", "Practitioner", "Organization", "Encounter", "Condition", "Observation",
-    "DocumentReference",
+    "Patient", "Practitioner", "PractitionerRole", "Organization", "Location", "Encounter",
+    "Condition", "Observation", "AllergyIntolerance", "Immunization", "Procedure",
+    "MedicationRequest", "Medication", "ServiceRequest", "DiagnosticReport", "DocumentReference",
+    "ImagingStudy", "Appointment", "Communication", "Consent", "Device", "QuestionnaireResponse",
+    "Invoice", "CareTeam", "Group",
 }  # fmt: skip
+"""The 24 types the product needs, and Group for group-level bulk export."""
 MRN_SYSTEM = "urn:oid:1.2.36.146.595.217.0.1"
 LOINC = "http://loinc.org"
 
@@ -405,7 +410,9 @@ def test_unknown_parameter_is_refused_unless_lenient(client: TestClient, clinic:
 
 # -- the CapabilityStatement tells the truth ------------------------------------------------
 
-PLAUSIBLE = {"token": "abc", "string": "abc", "date": "2020", "reference": "abc"}
+PLAUSIBLE = {
+    "token": "abc", "string": "abc", "date": "2020", "reference": "abc", "quantity": "5.4",
+}  # fmt: skip
 
 
 def _capability(client: TestClient) -> dict[str, Any]:
@@ -417,7 +424,7 @@ def _capability(client: TestClient) -> dict[str, Any]:
     return statement
 
 
-def test_metadata_lists_exactly_the_seven_types(client: TestClient) -> None:
+def test_metadata_lists_exactly_the_served_types(client: TestClient) -> None:
     resources = _capability(client)["rest"][0]["resource"]
     assert {r["type"] for r in resources} == SERVED
     assert len(resources) == len(SERVED)
@@ -429,7 +436,7 @@ def test_metadata_lists_exactly_the_seven_types(client: TestClient) -> None:
 
 def test_every_listed_search_parameter_is_accepted(client: TestClient, clinic: Clinic) -> None:
     resources = _capability(client)["rest"][0]["resource"]
-    role = {"Practitioner": "practice-admin", "Organization": "practice-admin"}
+    role = {t: "practice-admin" for t in DIRECTORY_TYPES}
     for resource in resources:
         rtype = resource["type"]
         names = [p["name"] for p in resource["searchParam"]]

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 
 from carevault.database import metadata
-from carevault.identity.permissions import Permission, Purpose, Role
+from carevault.identity.permissions import ALL_FHIR_PERMISSIONS, Permission, Purpose, Role
 
 
 class TenantKind(StrEnum):
@@ -84,7 +84,7 @@ class Actor:
     user_id: str
     role: Role | None  # None for a named system actor
     purpose: Purpose
-    permissions: frozenset[Permission]
+    permissions: frozenset[str]
     patient_ids: frozenset[str] = field(default_factory=frozenset)
     """For compartment roles: the patients whose records the actor may reach."""
     token_id: str | None = None
@@ -103,6 +103,6 @@ def system_actor(tenant_id: str, reason: str, purpose: Purpose = Purpose.HOPERAT
         user_id=f"system:{reason}",
         role=None,
         purpose=purpose,
-        permissions=frozenset(Permission),
+        permissions=frozenset(Permission) | ALL_FHIR_PERMISSIONS,
         system_reason=reason,
     )

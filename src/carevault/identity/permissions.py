@@ -4,48 +4,25 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from carevault.fhir_types import CLINICAL_TYPES, COHORT_TYPES, DIRECTORY_TYPES, SERVED_TYPES
+
 
 class Permission(StrEnum):
-    PATIENT_READ = "fhir:Patient:read"
-    PATIENT_WRITE = "fhir:Patient:write"
-    PATIENT_DELETE = "fhir:Patient:delete"
-    PRACTITIONER_READ = "fhir:Practitioner:read"
-    PRACTITIONER_WRITE = "fhir:Practitioner:write"
-    PRACTITIONER_DELETE = "fhir:Practitioner:delete"
-    ORGANIZATION_READ = "fhir:Organization:read"
-    ORGANIZATION_WRITE = "fhir:Organization:write"
-    ORGANIZATION_DELETE = "fhir:Organization:delete"
-    ENCOUNTER_READ = "fhir:Encounter:read"
-    ENCOUNTER_WRITE = "fhir:Encounter:write"
-    ENCOUNTER_DELETE = "fhir:Encounter:delete"
-    CONDITION_READ = "fhir:Condition:read"
-    CONDITION_WRITE = "fhir:Condition:write"
-    CONDITION_DELETE = "fhir:Condition:delete"
-    OBSERVATION_READ = "fhir:Observation:read"
-    OBSERVATION_WRITE = "fhir:Observation:write"
-    OBSERVATION_DELETE = "fhir:Observation:delete"
-    DOCUMENT_REFERENCE_READ = "fhir:DocumentReference:read"
-    DOCUMENT_REFERENCE_WRITE = "fhir:DocumentReference:write"
-    DOCUMENT_REFERENCE_DELETE = "fhir:DocumentReference:delete"
+    """Permissions outside the FHIR API; FHIR ones are `fhir:<Type>:<action>` (see below)."""
+
     AUDIT_LOG_READ = "audit:log:read"
     IDENTITY_USER_MANAGE = "identity:user:manage"
     IDENTITY_TOKEN_MANAGE = "identity:token:manage"  # noqa: S105 (a permission name)
 
-    @property
-    def resource(self) -> str:
-        return self.value.split(":")[1]
 
-    @property
-    def action(self) -> str:
-        return self.value.split(":")[2]
+FHIR_ACTIONS = ("read", "write", "delete")
 
 
-def fhir_permission(resource_type: str, action: str) -> Permission | None:
+def fhir_permission(resource_type: str, action: str) -> str | None:
     """The permission for an action on a FHIR type, or None if the type is not served."""
-    try:
-        return Permission(f"fhir:{resource_type}:{action}")
-    except ValueError:
+    if resource_type not in SERVED_TYPES or action not in FHIR_ACTIONS:
         return None
+    return f"fhir:{resource_type}:{action}"
 
 
 class Role(StrEnum):
@@ -74,27 +51,25 @@ class Purpose(StrEnum):
     HSYSADMIN = "HSYSADMIN"
 
 
-CLINICAL_TYPES = ("Patient", "Encounter", "Condition", "Observation", "DocumentReference")
-"""Types that live in a patient's compartment: PHI."""
-DIRECTORY_TYPES = ("Practitioner", "Organization")
-"""Types that describe the workforce and organizations, not patients."""
-
-
-def _grant(types: tuple[str, ...], *actions: str) -> frozenset[Permission]:
+def _grant(types: tuple[str, ...], *actions: str) -> frozenset[str]:
     return frozenset(p for t in types for a in actions if (p := fhir_permission(t, a)) is not None)
 
 
-ALL_TYPES = CLINICAL_TYPES + DIRECTORY_TYPES
+ALL_TYPES = SERVED_TYPES
+ALL_FHIR_PERMISSIONS = _grant(ALL_TYPES, *FHIR_ACTIONS)
+_CARE_RECORDS = CLINICAL_TYPES + COHORT_TYPES
+_FRONT_DESK = ("Patient", "Encounter", "Appointment", "Communication", "Consent", "Invoice")
 
-ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.PRACTITIONER: _grant(ALL_TYPES, "read") | _grant(CLINICAL_TYPES, "write", "delete"),
-    Role.STAFF: _grant(ALL_TYPES, "read") | _grant(("Patient", "Encounter"), "write"),
+ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.PRACTITIONER: _grant(ALL_TYPES, "read") | _grant(_CARE_RECORDS, "write", "delete"),
+    Role.STAFF: _grant(ALL_TYPES, "read") | _grant(_FRONT_DESK, "write"),
     # The account administrator runs the directory and the users; no patient data.
     Role.PRACTICE_ADMIN: _grant(DIRECTORY_TYPES, "read", "write", "delete")
     | {Permission.IDENTITY_USER_MANAGE, Permission.IDENTITY_TOKEN_MANAGE},
-    # Patients and representatives read, and the gate scopes them to a compartment.
-    Role.PATIENT: _grant(ALL_TYPES, "read"),
-    Role.REPRESENTATIVE: _grant(ALL_TYPES, "read"),
+    # Patients and representatives read, and the gate scopes them to a compartment;
+    # cohorts (Group) name other patients, so they are not theirs to read.
+    Role.PATIENT: _grant(CLINICAL_TYPES + DIRECTORY_TYPES, "read"),
+    Role.REPRESENTATIVE: _grant(CLINICAL_TYPES + DIRECTORY_TYPES, "read"),
     Role.PRIVACY_OFFICER: frozenset({Permission.AUDIT_LOG_READ}),
     Role.VENDOR_OPERATOR: frozenset(),
 }

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from carevault.identity.permissions import ALL_TYPES, Permission, fhir_permission
+from carevault.identity.permissions import ALL_TYPES, fhir_permission
 
 _SCOPE = re.compile(r"^(user|patient|system)/(\*|[A-Z][A-Za-z]+)\.(\*|read|write|[cruds]+)$")
 DEFAULT_SCOPES = ("user/*.*",)
@@ -17,8 +17,8 @@ class ScopeError(ValueError):
     """A scope string is not one we understand."""
 
 
-def permissions_for(scopes: tuple[str, ...]) -> frozenset[Permission]:
-    granted: set[Permission] = set()
+def permissions_for(scopes: tuple[str, ...]) -> frozenset[str]:
+    granted: set[str] = set()
     for scope in scopes:
         match = _SCOPE.match(scope)
         if match is None:

@@ -24,6 +24,7 @@ _NOTES = {
     Kind.DATE: "Prefixes eq, ne, lt, gt, le, ge.",
     Kind.TOKEN: "system|code, code, or system|.",
     Kind.REFERENCE: "Type/id or id; a :Type modifier names the target type.",
+    Kind.QUANTITY: "[prefix]value|system|code; prefixes eq, ne, lt, gt, le, ge.",
 }
 
 SERVED_TYPES: tuple[str, ...] = SUPPORTED_TYPES

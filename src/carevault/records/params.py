@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from carevault.fhir_types import PATIENT_COMPARTMENT, SERVED_TYPES
+
 
 class Kind(StrEnum):
     TOKEN = "token"  # noqa: S105 (a FHIR search type) — codes and statuses, in the clear
@@ -18,6 +20,7 @@ class Kind(StrEnum):
     DATE = "date"  # clinical dates, in the clear
     BIRTHDATE = "birthdate"  # year in the clear; month and day only as keyed hashes
     REFERENCE = "reference"
+    QUANTITY = "quantity"  # Quantity or Money: value in the clear, with its system and code
 
 
 FHIR_TYPE = {
@@ -28,6 +31,7 @@ FHIR_TYPE = {
     Kind.DATE: "date",
     Kind.BIRTHDATE: "date",
     Kind.REFERENCE: "reference",
+    Kind.QUANTITY: "quantity",
 }
 
 
@@ -46,6 +50,11 @@ def _p(name: str, kind: Kind, *paths: str, **kw: object) -> SearchParam:
 
 
 _NAME_PARTS = ("name.family", "name.given", "name.text", "name.prefix", "name.suffix")
+_META = (
+    _p("_profile", Kind.TOKEN, "meta.profile"),
+    _p("_tag", Kind.TOKEN, "meta.tag"),
+    _p("_security", Kind.TOKEN, "meta.security"),
+)
 _PERSON = (
     _p("identifier", Kind.IDENTIFIER, "identifier"),
     _p("name", Kind.STRING, *_NAME_PARTS),
@@ -57,85 +66,313 @@ _PERSON = (
     _p("phone", Kind.TELECOM, "telecom", telecom_system="phone"),
     _p("email", Kind.TELECOM, "telecom", telecom_system="email"),
 )
-_SUBJECT = (
-    _p("patient", Kind.REFERENCE, "subject", targets=("Patient",)),
-    _p("subject", Kind.REFERENCE, "subject", targets=("Patient", "Group")),
-    _p("identifier", Kind.IDENTIFIER, "identifier"),
-)
+
+
+def _about(path: str = "subject") -> tuple[SearchParam, ...]:
+    """The parameters of a record about a patient: `patient`, `subject` (if any), identifier."""
+    found = [_p("patient", Kind.REFERENCE, path, targets=("Patient",))]
+    if path == "subject":
+        found.append(_p("subject", Kind.REFERENCE, path))
+    found.append(_p("identifier", Kind.IDENTIFIER, "identifier"))
+    return tuple(found)
+
+
+def _ref(name: str, *paths: str, to: tuple[str, ...] = ()) -> SearchParam:
+    return SearchParam(name, Kind.REFERENCE, paths, targets=to)
+
+
+def _token(name: str, *paths: str) -> SearchParam:
+    return SearchParam(name, Kind.TOKEN, paths)
+
+
+def _date(name: str, *paths: str) -> SearchParam:
+    return SearchParam(name, Kind.DATE, paths)
+
+
+_ENCOUNTER = _ref("encounter", "encounter", to=("Encounter",))
 
 SEARCH_PARAMS: dict[str, tuple[SearchParam, ...]] = {
     "Patient": (
         *_PERSON,
         _p("birthdate", Kind.BIRTHDATE, "birthDate"),
-        _p(
+        _ref(
             "general-practitioner",
-            Kind.REFERENCE,
             "generalPractitioner",
-            targets=("Practitioner", "Organization"),
+            to=("Practitioner", "PractitionerRole", "Organization"),
         ),
-        _p("organization", Kind.REFERENCE, "managingOrganization", targets=("Organization",)),
+        _ref("organization", "managingOrganization", to=("Organization",)),
+        _ref("link", "link.other", to=("Patient",)),
     ),
     "Practitioner": _PERSON,
+    "PractitionerRole": (
+        _p("identifier", Kind.IDENTIFIER, "identifier"),
+        _token("active", "active"),
+        _ref("practitioner", "practitioner", to=("Practitioner",)),
+        _ref("organization", "organization", to=("Organization",)),
+        _ref("location", "location", to=("Location",)),
+        _token("role", "code"),
+        _token("specialty", "specialty"),
+    ),
     "Organization": (
         _p("identifier", Kind.IDENTIFIER, "identifier"),
         _p("name", Kind.STRING, "name", "alias"),
-        _p("active", Kind.TOKEN, "active"),
-        _p("type", Kind.TOKEN, "type"),
+        _token("active", "active"),
+        _token("type", "type"),
+        _ref("partof", "partOf", to=("Organization",)),
+    ),
+    "Location": (
+        _p("identifier", Kind.IDENTIFIER, "identifier"),
+        _p("name", Kind.STRING, "name", "alias"),
+        _token("status", "status"),
+        _token("type", "type"),
+        _ref("organization", "managingOrganization", to=("Organization",)),
+        _ref("partof", "partOf", to=("Location",)),
+    ),
+    "Medication": (
+        _p("identifier", Kind.IDENTIFIER, "identifier"),
+        _token("code", "code"),
+        _token("status", "status"),
+        _token("form", "form"),
+        _ref("manufacturer", "manufacturer", to=("Organization",)),
+        _date("expiration-date", "batch.expirationDate"),
+    ),
+    "Group": (
+        _p("identifier", Kind.IDENTIFIER, "identifier"),
+        _token("type", "type"),
+        _token("actual", "actual"),
+        _token("code", "code"),
+        _ref("member", "member.entity", to=("Patient", "Practitioner", "Device", "Group")),
+        _ref("managing-entity", "managingEntity"),
     ),
     "Encounter": (
-        *_SUBJECT,
-        _p("status", Kind.TOKEN, "status"),
-        _p("class", Kind.TOKEN, "class"),
-        _p("type", Kind.TOKEN, "type"),
-        _p("date", Kind.DATE, "period"),
-        _p("practitioner", Kind.REFERENCE, "participant.individual", targets=("Practitioner",)),
-        _p("service-provider", Kind.REFERENCE, "serviceProvider", targets=("Organization",)),
+        *_about(),
+        _token("status", "status"),
+        _token("class", "class"),
+        _token("type", "type"),
+        _date("date", "period"),
+        _ref("practitioner", "participant.individual", to=("Practitioner",)),
+        _ref("participant", "participant.individual"),
+        _ref("service-provider", "serviceProvider", to=("Organization",)),
+        _ref("location", "location.location", to=("Location",)),
+        _ref("part-of", "partOf", to=("Encounter",)),
+        _token("reason-code", "reasonCode"),
     ),
     "Condition": (
-        *_SUBJECT,
-        _p("code", Kind.TOKEN, "code"),
-        _p("clinical-status", Kind.TOKEN, "clinicalStatus"),
-        _p("verification-status", Kind.TOKEN, "verificationStatus"),
-        _p("category", Kind.TOKEN, "category"),
-        _p("onset-date", Kind.DATE, "onsetDateTime", "onsetPeriod"),
-        _p("recorded-date", Kind.DATE, "recordedDate"),
-        _p("encounter", Kind.REFERENCE, "encounter", targets=("Encounter",)),
+        *_about(),
+        _token("code", "code"),
+        _token("clinical-status", "clinicalStatus"),
+        _token("verification-status", "verificationStatus"),
+        _token("category", "category"),
+        _token("severity", "severity"),
+        _date("onset-date", "onsetDateTime", "onsetPeriod"),
+        _date("abatement-date", "abatementDateTime", "abatementPeriod"),
+        _date("recorded-date", "recordedDate"),
+        _ENCOUNTER,
+        _ref("asserter", "asserter"),
     ),
     "Observation": (
-        *_SUBJECT,
-        _p("code", Kind.TOKEN, "code"),
-        _p("status", Kind.TOKEN, "status"),
-        _p("category", Kind.TOKEN, "category"),
-        _p("date", Kind.DATE, "effectiveDateTime", "effectivePeriod", "effectiveInstant"),
-        _p("encounter", Kind.REFERENCE, "encounter", targets=("Encounter",)),
+        *_about(),
+        _token("code", "code"),
+        _token("status", "status"),
+        _token("category", "category"),
+        _token("value-concept", "valueCodeableConcept"),
+        _token("component-code", "component.code"),
+        _p("value-quantity", Kind.QUANTITY, "valueQuantity"),
+        _p("component-value-quantity", Kind.QUANTITY, "component.valueQuantity"),
+        _date("date", "effectiveDateTime", "effectivePeriod", "effectiveInstant"),
+        _ENCOUNTER,
+        _ref("performer", "performer"),
+        _ref("based-on", "basedOn"),
+        _ref("has-member", "hasMember", to=("Observation",)),
+        _ref("derived-from", "derivedFrom"),
+    ),
+    "AllergyIntolerance": (
+        *_about("patient"),
+        _token("clinical-status", "clinicalStatus"),
+        _token("verification-status", "verificationStatus"),
+        _token("type", "type"),
+        _token("category", "category"),
+        _token("criticality", "criticality"),
+        _token("code", "code", "reaction.substance"),
+        _date("date", "recordedDate"),
+        _date("onset", "onsetDateTime", "onsetPeriod"),
+        _ref("recorder", "recorder"),
+        _ref("asserter", "asserter"),
+    ),
+    "Immunization": (
+        *_about("patient"),
+        _token("status", "status"),
+        _token("vaccine-code", "vaccineCode"),
+        _token("reason-code", "reasonCode"),
+        _date("date", "occurrenceDateTime"),
+        _ref("location", "location", to=("Location",)),
+        _ref("performer", "performer.actor"),
+        _ENCOUNTER,
+    ),
+    "Procedure": (
+        *_about(),
+        _token("code", "code"),
+        _token("status", "status"),
+        _token("category", "category"),
+        _token("reason-code", "reasonCode"),
+        _date("date", "performedDateTime", "performedPeriod"),
+        _ENCOUNTER,
+        _ref("performer", "performer.actor"),
+        _ref("location", "location", to=("Location",)),
+        _ref("based-on", "basedOn"),
+    ),
+    "MedicationRequest": (
+        *_about(),
+        _token("status", "status"),
+        _token("intent", "intent"),
+        _token("category", "category"),
+        _token("priority", "priority"),
+        _token("code", "medicationCodeableConcept"),
+        _ref("medication", "medicationReference", to=("Medication",)),
+        _date("authoredon", "authoredOn"),
+        _ref("requester", "requester"),
+        _ENCOUNTER,
+    ),
+    "ServiceRequest": (
+        *_about(),
+        _token("status", "status"),
+        _token("intent", "intent"),
+        _token("code", "code"),
+        _token("category", "category"),
+        _token("priority", "priority"),
+        _date("authored", "authoredOn"),
+        _date("occurrence", "occurrenceDateTime", "occurrencePeriod"),
+        _ref("requester", "requester"),
+        _ref("performer", "performer"),
+        _ENCOUNTER,
+    ),
+    "DiagnosticReport": (
+        *_about(),
+        _token("status", "status"),
+        _token("code", "code"),
+        _token("category", "category"),
+        _date("date", "effectiveDateTime", "effectivePeriod"),
+        _date("issued", "issued"),
+        _ENCOUNTER,
+        _ref("performer", "performer"),
+        _ref("result", "result", to=("Observation",)),
+        _ref("based-on", "basedOn"),
     ),
     "DocumentReference": (
-        *_SUBJECT,
-        _p("status", Kind.TOKEN, "status"),
-        _p("type", Kind.TOKEN, "type"),
-        _p("category", Kind.TOKEN, "category"),
-        _p("date", Kind.DATE, "date"),
-        _p("encounter", Kind.REFERENCE, "context.encounter", targets=("Encounter",)),
-        _p("author", Kind.REFERENCE, "author", targets=("Practitioner", "Organization")),
+        *_about(),
+        _token("status", "status"),
+        _token("type", "type"),
+        _token("category", "category"),
+        _token("contenttype", "content.attachment.contentType"),
+        _date("date", "date"),
+        _date("period", "context.period"),
+        _ref("encounter", "context.encounter", to=("Encounter",)),
+        _ref("author", "author"),
+        _ref("custodian", "custodian", to=("Organization",)),
+    ),
+    "ImagingStudy": (
+        *_about(),
+        _token("status", "status"),
+        _token("modality", "series.modality"),
+        _token("bodysite", "series.bodySite"),
+        _token("reason", "reasonCode"),
+        _p("series", Kind.IDENTIFIER, "series.uid"),
+        _p("instance", Kind.IDENTIFIER, "series.instance.uid"),
+        _date("started", "started"),
+        _ENCOUNTER,
+        _ref("basedon", "basedOn"),
+        _ref("referrer", "referrer"),
+        _ref("interpreter", "interpreter"),
+    ),
+    "Appointment": (
+        _ref("patient", "participant.actor", to=("Patient",)),
+        _ref("actor", "participant.actor"),
+        _ref("practitioner", "participant.actor", to=("Practitioner",)),
+        _ref("location", "participant.actor", to=("Location",)),
+        _p("identifier", Kind.IDENTIFIER, "identifier"),
+        _token("status", "status"),
+        _token("service-type", "serviceType"),
+        _token("appointment-type", "appointmentType"),
+        _token("reason-code", "reasonCode"),
+        _token("part-status", "participant.status"),
+        _date("date", "start"),
+    ),
+    "Communication": (
+        *_about(),
+        _token("status", "status"),
+        _token("category", "category"),
+        _token("medium", "medium"),
+        _date("sent", "sent"),
+        _date("received", "received"),
+        _ref("sender", "sender"),
+        _ref("recipient", "recipient"),
+        _ref("based-on", "basedOn"),
+        _ENCOUNTER,
+    ),
+    "Consent": (
+        *_about("patient"),
+        _token("status", "status"),
+        _token("scope", "scope"),
+        _token("category", "category"),
+        _token("action", "provision.action"),
+        _token("purpose", "provision.purpose"),
+        _token("security-label", "provision.securityLabel"),
+        _date("date", "dateTime"),
+        _date("period", "provision.period"),
+        _ref("actor", "provision.actor.reference"),
+        _ref("consentor", "performer"),
+        _ref("organization", "organization", to=("Organization",)),
+        _ref("data", "provision.data.reference"),
+    ),
+    "Device": (
+        *_about("patient"),
+        _token("status", "status"),
+        _token("type", "type"),
+        _p("udi-di", Kind.IDENTIFIER, "udiCarrier.deviceIdentifier"),
+        _p("device-name", Kind.STRING, "deviceName.name"),
+        _p("manufacturer", Kind.STRING, "manufacturer"),
+        _p("model", Kind.STRING, "modelNumber"),
+        _ref("organization", "owner", to=("Organization",)),
+        _ref("location", "location", to=("Location",)),
+    ),
+    "QuestionnaireResponse": (
+        *_about(),
+        _token("status", "status"),
+        _token("questionnaire", "questionnaire"),
+        _date("authored", "authored"),
+        _ref("author", "author"),
+        _ref("source", "source"),
+        _ENCOUNTER,
+    ),
+    "Invoice": (
+        *_about(),
+        _token("status", "status"),
+        _token("type", "type"),
+        _date("date", "date"),
+        _p("totalnet", Kind.QUANTITY, "totalNet"),
+        _p("totalgross", Kind.QUANTITY, "totalGross"),
+        _ref("issuer", "issuer", to=("Organization",)),
+        _ref("participant", "participant.actor"),
+        _ref("recipient", "recipient"),
+    ),
+    "CareTeam": (
+        *_about(),
+        _token("status", "status"),
+        _token("category", "category"),
+        _date("date", "period"),
+        _ref("participant", "participant.member"),
+        _ENCOUNTER,
     ),
 }
+SEARCH_PARAMS = {rtype: (*found, *_META) for rtype, found in SEARCH_PARAMS.items()}
 
-SUPPORTED_TYPES = tuple(SEARCH_PARAMS)
+SUPPORTED_TYPES = SERVED_TYPES
+assert set(SEARCH_PARAMS) == set(SERVED_TYPES), "every served type has a search table"
 
-COMPARTMENT_PATHS: dict[str, str | None] = {
-    "Patient": None,  # a Patient is its own compartment
-    "Practitioner": None,
-    "Organization": None,
-    "Encounter": "subject",
-    "Condition": "subject",
-    "Observation": "subject",
-    "DocumentReference": "subject",
-}
+COMPARTMENT_PATHS = PATIENT_COMPARTMENT
 """Where a resource names the patient whose compartment holds it."""
 
-IN_COMPARTMENT = frozenset(
-    {"Patient", "Encounter", "Condition", "Observation", "DocumentReference"}
-)
+IN_COMPARTMENT = frozenset(PATIENT_COMPARTMENT)
 
 COMMON_PARAMS = ("_id", "_lastUpdated")
 RESULT_PARAMS = ("_count", "_page", "_format", "handling")

@@ -20,6 +20,7 @@ from carevault.records.normalize import MAX_PREFIX, fold, telecom
 from carevault.records.params import (
     COMMON_PARAMS,
     RESULT_PARAMS,
+    SUPPORTED_TYPES,
     Kind,
     SearchParam,
     param,
@@ -155,7 +156,7 @@ def _one(
 def _reference(
     tenant_id: str, rtype: str, sp: SearchParam, modifier: str, value: str
 ) -> ColumnElement[bool]:
-    if modifier and modifier not in sp.targets:
+    if modifier and modifier not in (sp.targets or SUPPORTED_TYPES):
         raise Invalid(f"modifier ':{modifier}' is not a target type of '{sp.name}'")
     if "://" in value:
         raise Invalid(f"'{sp.name}' takes a relative reference (Type/id) or an id")

@@ -316,19 +316,28 @@ class RecordStore:
 def compartment_of(rtype: str, rid: str, body: dict[str, Any]) -> str | None:
     """The patient whose compartment holds this resource.
 
-    The field naming the patient must be a local reference (`Patient/id`): an absolute
+    The element naming the patient must be a local reference (`Patient/id`): an absolute
     or logical reference there would file a patient's data outside their compartment,
-    beyond their key and beyond the tenant wall's reference check.
+    beyond their key and beyond the tenant wall's reference check. A resource belongs to
+    one compartment at most, so naming two patients there is refused.
     """
     if rtype == "Patient":
         return rid
     path = COMPARTMENT_PATHS.get(rtype)
-    if path is None or path not in body:
+    if path is None:
         return None
-    ref = indexing.relative_reference(body[path])
-    if ref is None:
-        raise Unprocessable(f"{rtype}.{path} must be a local reference such as Patient/<id>")
-    return ref[1] if ref[0] == "Patient" else None
+    patients: set[str] = set()
+    for value in indexing.walk(body, path):
+        ref = indexing.relative_reference(value)
+        if ref is None:
+            if isinstance(value, dict) and "reference" not in value:
+                continue  # a participant named only by display or identifier
+            raise Unprocessable(f"{rtype}.{path} must be a local reference such as Patient/<id>")
+        if ref[0] == "Patient":
+            patients.add(ref[1])
+    if len(patients) > 1:
+        raise Unprocessable(f"{rtype}.{path} names more than one patient")
+    return next(iter(patients), None)
 
 
 def _key_name(patient_id: str | None) -> str:
