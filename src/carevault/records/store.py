@@ -130,6 +130,39 @@ class RecordStore:
         next_after = versions[-1].resource_id if more else None
         return Page(versions, int(total), next_after, criteria.ignored)
 
+    def match_ids(
+        self,
+        conn: Connection,
+        scope: Scope,
+        rtype: str,
+        params: Sequence[tuple[str, str]],
+        *,
+        limit: int,
+    ) -> list[str]:
+        """Ids of live resources a search matches (no decryption): conditional interactions."""
+        criteria = search.build(
+            scope.tenant_id,
+            rtype,
+            params,
+            self._vault.hasher(scope.tenant_id),
+            default_count=limit,
+            max_count=limit,
+            lenient=False,
+        )
+        rows = conn.execute(
+            select(resources.c.resource_id)
+            .where(
+                resources.c.tenant_id == scope.tenant_id,
+                resources.c.resource_type == rtype,
+                resources.c.deleted.is_(False),
+                *self._current_scope(scope, rtype),
+                *criteria.conditions,
+            )
+            .order_by(resources.c.resource_id)
+            .limit(limit)
+        )
+        return [row.resource_id for row in rows]
+
     # -- writes ----------------------------------------------------------------
 
     def create(
