@@ -36,3 +36,45 @@ def test_unknown_element_is_named() -> None:
 def test_wrong_shape_or_type(body: object) -> None:
     with pytest.raises(Invalid):
         validate("Patient", body)
+
+
+_REF = {"reference": "Patient/p1"}
+_PATIENT = {"patient": _REF}
+
+
+@pytest.mark.parametrize(
+    ("rtype", "body"),
+    [
+        (
+            "Immunization",
+            {
+                "status": "given",
+                "vaccineCode": {"text": "flu"},
+                "occurrenceDateTime": "2020-01-01",
+                **_PATIENT,
+            },
+        ),
+        ("AllergyIntolerance", {"category": ["food", "pollen"], **_PATIENT}),
+        (
+            "MedicationRequest",
+            {
+                "status": "active",
+                "intent": "wish",
+                "subject": _REF,
+                "medicationCodeableConcept": {"text": "x"},
+            },
+        ),
+    ],
+)
+def test_codes_outside_a_required_value_set_are_refused(
+    rtype: str, body: dict[str, object]
+) -> None:
+    with pytest.raises(Unprocessable) as caught:
+        validate(rtype, {"resourceType": rtype, **body})
+    assert "not in the required value set" in repr(caught.value.issues)
+
+
+def test_codes_inside_required_value_sets_pass() -> None:
+    body = {"resourceType": "AllergyIntolerance", "category": ["food", "medication"],
+            "patient": {"reference": "Patient/p1"}}  # fmt: skip
+    assert validate("AllergyIntolerance", body) is body
