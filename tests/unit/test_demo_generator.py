@@ -19,6 +19,7 @@ from carevault.demo.generator import (
     generate,
     npi_check_digit,
 )
+from carevault.identity.models import TenantKind
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,7 @@ def test_references_resolve_inside_the_tenant_and_the_patient(demo: DemoData) ->
                 for ref in references(resource.body):
                     assert ref in directory or ref in own, (resource.resource_type, ref)
                 if resource.resource_type != "Patient":
-                    assert resource.body["subject"]["reference"] == patient_ref
+                    assert patient_ref in set(references(resource.body)), resource.resource_type
 
 
 def test_resources_come_in_a_writable_order(demo: DemoData) -> None:
@@ -104,6 +105,21 @@ def test_each_patient_has_a_chart(demo: DemoData) -> None:
             assert 1 <= counts["Condition"] <= 3
             assert counts["Observation"] >= counts["Encounter"]
             assert 1 <= counts["DocumentReference"] <= 2
+
+
+def test_practices_also_keep_allergies_vaccines_prescriptions_and_appointments(
+    demo: DemoData,
+) -> None:
+    care = {"AllergyIntolerance", "Immunization", "MedicationRequest", "Appointment"}
+    for tenant in demo.tenants:
+        kinds = {r.resource_type for p in tenant.patients for r in p.resources}
+        lab = tenant.spec.kind is TenantKind.LABORATORY
+        assert (kinds & care) == (set() if lab else care), tenant.spec.slug
+    # a prescription treats one of the patient's own diagnoses
+    for patient in (p for t in demo.tenants for p in t.patients):
+        own = {r.reference for r in patient.resources if r.resource_type == "Condition"}
+        for rx in (r for r in patient.resources if r.resource_type == "MedicationRequest"):
+            assert rx.body["reasonReference"][0]["reference"] in own
 
 
 def test_notes_are_plain_text_about_the_patient(demo: DemoData) -> None:

@@ -343,7 +343,15 @@ class _TenantBuilder:
         ]
         noted = rng.sample(visits, min(len(visits), rng.randrange(1, 3)))
         notes = [self._note(who, v, gender, born) for v in sorted(noted, key=lambda v: v.start)]
-        return [*(v.resource for v in visits), *conditions.values(), *observations, *notes]
+        care: list[DemoResource] = []
+        if self._spec.kind is not TenantKind.LABORATORY:
+            care = [
+                *self._allergies(who, visits[0]),
+                *self._immunizations(who, visits),
+                *self._prescriptions(who, visits[-1], conditions),
+                self._appointment(who),
+            ]
+        return [*(v.resource for v in visits), *conditions.values(), *observations, *notes, *care]
 
     def _subject(self, who: PatientIdentity) -> dict[str, str]:
         return {"reference": f"Patient/{who.key}"}
@@ -416,6 +424,84 @@ class _TenantBuilder:
                                   "code": measure.ucum},
             }))  # fmt: skip
         return found
+
+    def _allergies(self, who: PatientIdentity, visit: _Visit) -> list[DemoResource]:
+        """About one patient in four has a recorded allergy."""
+        if self._rng.random() >= 0.25:
+            return []
+        code, display, category, criticality = self._rng.choice(vocab.ALLERGIES)
+        key = self._key()
+        return [DemoResource("AllergyIntolerance", key, {
+            "resourceType": "AllergyIntolerance", "id": key,
+            "clinicalStatus": _coding(vocab.ALLERGY_CLINICAL, "active", "Active"),
+            "verificationStatus": _coding(vocab.ALLERGY_VERIFICATION, "confirmed", "Confirmed"),
+            "type": "allergy", "category": [category], "criticality": criticality,
+            "code": _coding(SNOMED, code, display),
+            "patient": self._subject(who),
+            "encounter": {"reference": visit.resource.reference},
+            "recordedDate": _instant(visit.start),
+            "recorder": {"reference": visit.practitioner.resource.reference},
+        })]  # fmt: skip
+
+    def _immunizations(self, who: PatientIdentity, visits: list[_Visit]) -> list[DemoResource]:
+        found = []
+        for visit in visits:
+            if self._rng.random() >= 0.4:
+                continue
+            code, display = self._rng.choice(vocab.VACCINES)
+            key = self._key()
+            found.append(DemoResource("Immunization", key, {
+                "resourceType": "Immunization", "id": key, "status": "completed",
+                "vaccineCode": _coding(vocab.CVX, code, display),
+                "patient": self._subject(who),
+                "encounter": {"reference": visit.resource.reference},
+                "occurrenceDateTime": _instant(visit.start + timedelta(minutes=25)),
+                "primarySource": True,
+                "lotNumber": f"{self._rng.choice('ABCDEFGH')}{self._rng.randrange(10000, 99999)}",
+                "performer": [{"actor": {"reference": visit.practitioner.resource.reference}}],
+            }))  # fmt: skip
+        return found
+
+    def _prescriptions(
+        self, who: PatientIdentity, visit: _Visit, conditions: dict[str, DemoResource]
+    ) -> list[DemoResource]:
+        """A standing prescription for each treatable chronic condition, from the last visit."""
+        found = []
+        for code, condition in conditions.items():
+            if code not in vocab.TREATMENTS:
+                continue
+            rx, display, dosage = vocab.TREATMENTS[code]
+            key = self._key()
+            found.append(DemoResource("MedicationRequest", key, {
+                "resourceType": "MedicationRequest", "id": key, "status": "active",
+                "intent": "order",
+                "medicationCodeableConcept": _coding(vocab.RXNORM, rx, display),
+                "subject": self._subject(who),
+                "encounter": {"reference": visit.resource.reference},
+                "authoredOn": _instant(visit.start + timedelta(minutes=30)),
+                "requester": {"reference": visit.practitioner.resource.reference},
+                "reasonReference": [{"reference": condition.reference}],
+                "dosageInstruction": [{"text": dosage}],
+            }))  # fmt: skip
+        return found
+
+    def _appointment(self, who: PatientIdentity) -> DemoResource:
+        """The next booked visit, in the first half of 2026."""
+        day = AS_OF + timedelta(days=self._rng.randrange(5, 180))
+        start = self._visit_time(day)
+        practitioner = self._rng.choice(self._practitioners)
+        key = self._key()
+        return DemoResource("Appointment", key, {
+            "resourceType": "Appointment", "id": key, "status": "booked",
+            "appointmentType": _coding(vocab.APPOINTMENT_TYPE, "FOLLOWUP",
+                                       "A follow up visit from a previous appointment"),
+            "start": _instant(start), "end": _instant(start + timedelta(minutes=20)),
+            "participant": [
+                {"actor": self._subject(who), "status": "accepted"},
+                {"actor": {"reference": practitioner.resource.reference,
+                           "display": practitioner.display}, "status": "accepted"},
+            ],
+        })  # fmt: skip
 
     def _note(self, who: PatientIdentity, visit: _Visit, gender: str, born: date) -> DemoResource:
         code, display = self._spec.note_code

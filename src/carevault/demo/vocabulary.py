@@ -249,3 +249,29 @@ def _describe(age: int, gender: str) -> str:
         gender, "child" if child else "adult"
     )
     return f"{age}-year-old {noun}"
+
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+CVX = "http://hl7.org/fhir/sid/cvx"
+ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+APPOINTMENT_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0276"
+
+TREATMENTS = {  # chronic condition → (RxNorm code, display, dosage text)
+    DIABETES: ("860975", "Metformin 500 MG Oral Tablet", "500 mg twice daily with meals"),
+    HYPERTENSION: ("314076", "Lisinopril 10 MG Oral Tablet", "10 mg once daily"),
+    HYPERLIPIDEMIA: ("617312", "Atorvastatin 20 MG Oral Tablet", "20 mg once daily at night"),
+    "195967001": ("745679", "Albuterol 0.09 MG/ACTUAT Inhaler", "2 puffs every 4-6 h as needed"),
+    "40930008": ("966247", "Levothyroxine 0.05 MG Oral Tablet", "50 mcg once daily"),
+}
+ALLERGIES = (  # SNOMED code, display, category, criticality
+    ("91936005", "Allergy to penicillin", "medication", "high"),
+    ("300913006", "Shellfish allergy", "food", "high"),
+    ("418689008", "Allergy to grass pollen", "environment", "low"),
+    ("232347008", "Dander (animal) allergy", "environment", "low"),
+)
+VACCINES = (  # CVX code, display
+    ("140", "Influenza, seasonal, injectable, preservative free"),
+    ("208", "SARS-COV-2 (COVID-19) vaccine, mRNA, 30 mcg/0.3mL dose"),
+    ("115", "Tdap"),
+)
