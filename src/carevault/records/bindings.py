@@ -20,12 +20,12 @@ _CONDITION_VERIFICATION = frozenset(
 _EVENT_STATUS = frozenset({
     "preparation", "in-progress", "not-done", "on-hold", "stopped", "completed",
     "entered-in-error", "unknown",
-})
+})  # fmt: skip
 _PRIORITY = frozenset({"routine", "urgent", "asap", "stat"})
 _REQUEST_INTENT = frozenset({
     "proposal", "plan", "directive", "order", "original-order", "reflex-order",
     "filler-order", "instance-order", "option",
-})
+})  # fmt: skip
 
 REQUIRED: dict[str, dict[str, frozenset[str]]] = {
     "Patient": {"gender": _GENDER},
