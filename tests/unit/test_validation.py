@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from carevault.errors import Invalid, Unprocessable
+from carevault.records.bindings import violations
 from carevault.records.validation import validate
 
 
@@ -78,3 +79,8 @@ def test_codes_inside_required_value_sets_pass() -> None:
     body = {"resourceType": "AllergyIntolerance", "category": ["food", "medication"],
             "patient": {"reference": "Patient/p1"}}  # fmt: skip
     assert validate("AllergyIntolerance", body) is body
+
+
+@pytest.mark.parametrize("status", [["completed"], {"a": 1}, 3, {"coding": [{"code": ["x"]}]}])
+def test_a_code_of_the_wrong_shape_is_a_violation_not_a_crash(status: object) -> None:
+    assert list(violations("Immunization", {"status": status})) == ["Immunization.status"]

@@ -141,5 +141,14 @@ def _codes(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
     if isinstance(value, dict):  # a CodeableConcept: its codings must use the value set's codes
-        return [c.get("code", "") for c in value.get("coding") or [] if isinstance(c, dict)]
-    return []
+        codings = value.get("coding")
+        return (
+            [_text(c.get("code")) for c in codings if isinstance(c, dict)]
+            if isinstance(codings, list)
+            else [""]
+        )
+    return [""]  # a number, a boolean, null: never a code of the value set
+
+
+def _text(code: Any) -> str:
+    return code if isinstance(code, str) else ""
