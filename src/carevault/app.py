@@ -18,7 +18,11 @@ from carevault.errors import CareVaultError
 from carevault.privacy.gate import RequestInfo
 from carevault.runtime import Runtime
 from carevault.web import outcome
+from carevault.web.fhir_api.bulk_export import router as bulk_export_router
+from carevault.web.fhir_api.openapi import install as describe_fhir_api
+from carevault.web.fhir_api.operations import router as operations_router
 from carevault.web.fhir_api.routes import router as fhir_router
+from carevault.web.fhir_api.transactions import router as bundle_router
 from carevault.web.middleware import RequestMiddleware
 from carevault.web.refusals import audit_anonymous_refusal, bearer_token
 
@@ -38,7 +42,11 @@ def create_app(runtime: Runtime, *, close_runtime: bool = False) -> FastAPI:
         redoc_url=None,  # the FHIR API documents itself at /fhir/metadata
     )
     app.state.runtime = runtime
+    app.include_router(bulk_export_router)  # before the generic /fhir/{rtype} routes
+    app.include_router(bundle_router)  # POST /fhir, before the generic /fhir routes
+    app.include_router(operations_router)  # {type}/_history, $everything, $validate
     app.include_router(fhir_router)
+    describe_fhir_api(app)  # /openapi.json: the FHIR API as it behaves
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:

@@ -16,6 +16,7 @@ from rich.console import Console
 from carevault.errors import CareVaultError
 from carevault.identity.models import TenantKind
 from carevault.identity.permissions import Purpose, Role
+from carevault.privacy.importer import OnError
 from carevault.runtime import NotInitialized, Runtime, initialize
 from carevault.settings import Settings
 
@@ -185,6 +186,25 @@ def demo(
         serve(host=host, port=port)
 
 
+@app.command()
+def export(
+    tenant: Annotated[str, typer.Option(help="Tenant slug")],
+    out: Annotated[Path, typer.Option(help="New directory for the NDJSON files (created 0700)")],
+    type_: Annotated[
+        list[str] | None, typer.Option("--type", help="Resource type, repeatable (default: all)")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only resources changed after this instant")
+    ] = None,
+) -> None:
+    """Export a tenant's current resources as NDJSON, one file per type, through the gate."""
+    from carevault.transfer.export_command import export_tenant, print_summary
+
+    with opened() as rt:
+        summary = export_tenant(rt, tenant, out, types=type_, since=since)
+    print_summary(summary, Console())
+
+
 @audit_app.command("verify")
 def audit_verify(
     tenant: Annotated[str | None, typer.Option(help="Tenant slug (default: every chain)")] = None,
@@ -210,6 +230,26 @@ def audit_verify(
                 )
     if bad:
         raise typer.Exit(1)
+
+
+@app.command("import")
+def import_(
+    paths: Annotated[list[Path], typer.Argument(help="NDJSON files, Bundle files, folders")],
+    tenant: Annotated[str, typer.Option(help="Tenant slug")],
+    on_error: Annotated[
+        OnError, typer.Option(help="abort: write nothing if any item is refused; skip: the rest")
+    ] = OnError.ABORT,
+    keep_unresolved: Annotated[
+        bool, typer.Option(help="Keep references to resources in neither the files nor the tenant")
+    ] = False,
+) -> None:
+    """Import FHIR resources under their own ids; exit 1 if any item was refused."""
+    from carevault.transfer.import_command import run_import
+
+    with opened() as rt:
+        code = run_import(rt, paths, tenant, on_error, keep_unresolved, err)
+    if code:
+        raise typer.Exit(code)
 
 
 @keys_app.command("escrow")

@@ -24,6 +24,7 @@ from carevault.crypto.vault import Vault
 from carevault.database import analyze, make_engine
 from carevault.identity.models import Actor
 from carevault.identity.service import IdentityService
+from carevault.privacy.bulk_jobs import BulkExports
 from carevault.privacy.gate import Gate, RequestInfo
 from carevault.privacy.minimum_necessary import MinimumNecessary, RoleProfiles
 from carevault.privacy.services import GateServices
@@ -107,6 +108,8 @@ class Runtime:
         self.identity = IdentityService(
             self.reader, self.committer, self.vault, self.clock, self.audit
         )
+        # Bulk $export jobs: one worker thread, running each job as its requester.
+        self.exports = BulkExports(self.gate_services, settings.home, self.gate)
 
     def gate(self, actor: Actor, request: RequestInfo | None = None) -> Gate:
         return Gate(self.gate_services, actor, request or RequestInfo())
@@ -123,6 +126,7 @@ class Runtime:
         return self.vault.escrow(passphrase)
 
     def close(self) -> None:
+        self.exports.close()  # before the committer: a stopped job records its failure
         self.committer.close()
         self.reader.dispose()
         self.writer.dispose()

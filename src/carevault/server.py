@@ -6,6 +6,7 @@ import uvicorn
 
 from carevault.app import create_app
 from carevault.logging_setup import configure
+from carevault.privacy.validation_service import warm_up_in_background
 from carevault.runtime import Runtime
 from carevault.settings import Settings
 
@@ -14,6 +15,8 @@ def run(settings: Settings, *, host: str, port: int) -> None:
     configure(settings.log_dir)
     runtime = Runtime(settings)
     app = create_app(runtime, close_runtime=True)
+    if settings.warm_strict_validation:
+        warm_up_in_background()
     uvicorn.run(
         app,
         host=host,

@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = 4 * 1024 * 1024
     search_default_count: int = 20
     search_max_count: int = 100
+    bundle_max_entries: int = 1000
+    """How many entries a batch or transaction Bundle may carry (more: 413)."""
+    warm_strict_validation: bool = True
+    """`carevault serve` loads the strict R4 models ($validate) in the background at start."""
     commit_batch_max: int = 256
     """How many queued audit entries or changes one group commit may carry."""
 

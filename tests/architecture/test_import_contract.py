@@ -114,7 +114,13 @@ def violations(
 
 
 def _faces(modules: list[SourceModule]) -> list[SourceModule]:
-    return [m for m in modules if _is_within(m.name, "carevault.web") or m.name == "carevault.cli"]
+    """The web API, the command line and the file formats it reads and writes."""
+    return [
+        m
+        for m in modules
+        if any(_is_within(m.name, f"carevault.{face}") for face in ("web", "transfer"))
+        or m.name == "carevault.cli"
+    ]
 
 
 # -- the contract, on the real source ---------------------------------------------------------
@@ -151,6 +157,7 @@ def test_web_and_cli_import_neither_records_nor_crypto(
 ) -> None:
     faces = _faces(modules)
     assert any(m.name == "carevault.cli" for m in faces)
+    assert any(m.name == "carevault.transfer.import_command" for m in faces)
     assert violations(faces, forbidden) == []
 
 

@@ -246,7 +246,8 @@ def provision(dep: Deployment) -> str:
 
 def start_server(dep: Deployment, port: int, log: Path) -> subprocess.Popen[bytes]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("CAREVAULT_")}
-    environ |= {"CAREVAULT_HOME": str(dep.cli.home), **dep.env}
+    environ |= {"CAREVAULT_HOME": str(dep.cli.home), "CAREVAULT_WARM_STRICT_VALIDATION": "false"}
+    environ |= dep.env
     with log.open("ab") as out:
         return subprocess.Popen(
             [carevault_executable(), "serve", "--host", "127.0.0.1", "--port", str(port)],

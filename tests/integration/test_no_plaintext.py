@@ -53,7 +53,7 @@ def _forms(value: str) -> set[bytes]:
 @pytest.fixture(scope="module")
 def served_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("scan") / "data"
-    env = {**os.environ, "CAREVAULT_HOME": str(home)}
+    env = {**os.environ, "CAREVAULT_HOME": str(home), "CAREVAULT_WARM_STRICT_VALIDATION": "false"}
     env.pop("CAREVAULT_DATABASE_URL", None)
     _run(env, "demo", "--seed-only", "--patients", str(PATIENTS_PER_TENANT))
     _run(env, "user", "create", "--tenant", "riverside", "--email", "scan@example.org",

@@ -19,7 +19,26 @@ def _build(rtype: str, params: list[tuple[str, str]], lenient: bool = False) -> 
     ("rtype", "params"),
     [
         ("Patient", [("nickname", "x")]),
-        ("Patient", [("name:contains", "x")]),  # names are hashed: no substring search
+        ("Patient", [("name:contains", "xy")]),  # trigrams: three characters at least
+        ("Patient", [("identifier:contains", "MRN")]),  # hashed whole: no substring search
+        ("Patient", [("telecom:contains", "555")]),
+        ("Patient", [("gender:missing", "maybe")]),
+        ("Patient", [("name:not", "x")]),  # :not is for tokens
+        ("Patient", [("_sort", "name")]),  # hashed: no order
+        ("Patient", [("_sort", "birthdate")]),
+        ("Patient", [("_include", "Patient:general-practitioner:Patient")]),
+        ("Patient", [("_include:iterate", "Patient:general-practitioner")]),
+        ("Patient", [("_include", "Observation:patient")]),  # must start with the searched type
+        ("Patient", [("_revinclude", "Observation:performer:Practitioner")]),
+        ("Patient", [("_summary", "text")]),
+        ("Patient", [("_total", "exact")]),
+        ("Patient", [("gender.name", "x")]),  # chains need a reference parameter
+        ("Patient", [("general-practitioner.nickname", "x")]),
+        ("Patient", [("general-practitioner.name.family", "x")]),  # one level only
+        ("Observation", [("value-quantity", "five")]),
+        ("Observation", [("status", "fin\x00al")]),
+        ("Observation", [("value-quantity", "5|mg")]),
+        ("Observation", [("value-quantity", "xx5")]),
         ("Patient", [("birthdate", "lt1980-05-01")]),  # finer than a year
         ("Patient", [("birthdate", "sa1980")]),
         ("Patient", [("identifier", "urn:mrn|")]),

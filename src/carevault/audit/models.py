@@ -21,6 +21,10 @@ class Action(StrEnum):
     EXPORT = "export"
     IMPORT = "import"
     LOGIN = "login"
+    EVERYTHING = "everything"
+    """Patient/$everything: one entry naming the patient and every resource returned."""
+    VALIDATE = "validate"
+    """$validate: nothing read or stored; the resource type is named, no ids."""
     ADMIN = "admin"
     """Tenant, user and token administration; what was done is in `detail`."""
 

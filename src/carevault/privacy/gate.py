@@ -9,21 +9,28 @@ returned before its audit entry is durable.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
 from carevault.audit.models import Action, AuditRecord, Outcome
 from carevault.clock import isoformat
-from carevault.errors import CareVaultError, Forbidden, Gone, Invalid, NotFound
+from carevault.errors import CareVaultError, Forbidden, Gone, NotFound
 from carevault.identity.models import Actor
 from carevault.identity.permissions import COMPARTMENT_ROLES, fhir_permission
-from carevault.privacy.paging import PageState, open_page, seal_page
+from carevault.privacy import bundle_processing, conditional_writes, exporter, importer
+from carevault.privacy import everything as everything_op
+from carevault.privacy import type_history as type_history_op
+from carevault.privacy import validation_service as validation_op
+from carevault.privacy.gate_hooks import GateHooks
+from carevault.privacy.search_flow import SearchFlow
 from carevault.privacy.services import GateServices
 from carevault.records import validation
 from carevault.records.params import SUPPORTED_TYPES
+from carevault.records.searching import Page
 from carevault.records.store import Scope, Version
 
 T = TypeVar("T")
@@ -43,9 +50,12 @@ class RequestInfo:
 @dataclass(frozen=True)
 class SearchResult:
     resources: list[ResourceView]
-    total: int
+    total: int | None  # None under _total=none
     next_page: str | None
     ignored: tuple[str, ...]
+    included: list[ResourceView] = field(default_factory=list)  # _include / _revinclude
+    warnings: tuple[str, ...] = ()  # includes left out for lack of permission
+    summary_count: bool = False  # _summary=count: the total only
 
 
 class Gate:
@@ -100,45 +110,29 @@ class Gate:
         page: str | None = None,
         lenient: bool = False,
     ) -> SearchResult:
-        after = None
+        flow = SearchFlow(self._s, self.actor)  # paging, snapshots, includes: search_flow.py
+        state = None
         if page is not None:
             try:
-                state = open_page(
-                    self._s.vault,
-                    self.actor.tenant_id,
-                    self.actor.user_id,
-                    page,
-                    self._s.clock.now(),
-                )
-                if state.resource_type != rtype:
-                    raise Invalid("this paging link belongs to a search of another resource type")
+                state = flow.open(rtype, page)
             except CareVaultError as exc:
                 self.audit_refusal(Action.SEARCH, rtype, (), exc, "params=_page")
                 raise
-            params, after = state.params, state.after or None
+            params = state.params
         names = sorted({name for name, _ in params})
 
-        def work(conn: Connection) -> Any:
-            return self._s.store.search(
-                conn,
-                self._scope,
-                rtype,
-                params,
-                after=after,
-                default_count=self._s.default_count,
-                max_count=self._s.max_count,
-                lenient=lenient,
-            )
+        def work(conn: Connection) -> Page:
+            return flow.page(conn, self._scope, rtype, params, state, lenient)
 
+        # the audit entry names every match and every included resource, and their patients
         found = self._read(Action.SEARCH, rtype, "read", work, detail="params=" + ",".join(names))
-        next_page = None
-        if found.next_after is not None:
-            state = PageState(rtype, tuple(params), found.next_after)
-            next_page = seal_page(
-                self._s.vault, self.actor.tenant_id, self.actor.user_id, state, self._s.clock.now()
-            )
-        views = [self._minimum(v) for v in found.versions]
-        return SearchResult(views, found.total, next_page, found.ignored)
+        next_page = flow.next_page(rtype, params, state, found)
+        views = [flow.elements(self._minimum(v), found.options) for v in found.versions]
+        included = [self._minimum(v) for v in found.included]
+        return SearchResult(
+            views, found.total, next_page, found.ignored, included, flow.warnings(found),
+            found.options.summary_count,
+        )  # fmt: skip
 
     # -- writes ----------------------------------------------------------------
 
@@ -170,6 +164,101 @@ class Gate:
             return self._s.store.delete(conn, self._scope, rtype, rid, now)
 
         return self._write(Action.DELETE, rtype, "delete", work, ids=(rid,))
+
+    # -- conditional interactions and bundles ----------------------------------
+
+    def create_unless_exists(
+        self, rtype: str, body: Any, if_none_exist: str
+    ) -> tuple[ResourceView, bool]:
+        """Conditional create; returns the resource and whether it was created."""
+        return conditional_writes.create(self._hooks(), rtype, body, if_none_exist)
+
+    def update_where(
+        self, rtype: str, query: str, body: Any, *, if_match: int | None = None
+    ) -> tuple[ResourceView, bool]:
+        """Conditional update (PUT Type?query); returns the version and whether it created."""
+        return conditional_writes.update(self._hooks(), rtype, query, body, if_match=if_match)
+
+    def delete_where(self, rtype: str, query: str) -> ResourceView | None:
+        """Conditional delete (DELETE Type?query): one match or none, else 412."""
+        return conditional_writes.delete(self._hooks(), rtype, query)
+
+    def transaction(
+        self, bundle: Any, *, max_entries: int = bundle_processing.DEFAULT_MAX_ENTRIES
+    ) -> bundle_processing.BundleResponse:
+        """A transaction Bundle: all entries in one database transaction, or none."""
+        return bundle_processing.transaction(self._hooks(), bundle, max_entries)
+
+    def batch(
+        self, bundle: Any, *, max_entries: int = bundle_processing.DEFAULT_MAX_ENTRIES
+    ) -> bundle_processing.BundleResponse:
+        """A batch Bundle: each entry answered on its own."""
+        return bundle_processing.batch(self._hooks(), bundle, max_entries)
+
+    def _hooks(self) -> GateHooks:
+        return GateHooks(
+            self._s, self._scope, self._decide, self._record, self.audit_refusal,
+            self._minimum, self.read, self.search,
+        )  # fmt: skip
+
+    # -- export ----------------------------------------------------------------
+
+    def export(
+        self,
+        types: Sequence[str] | None = None,
+        *,
+        patients: Collection[str] | None = None,
+        patient_level: bool = False,
+        since: str | datetime | None = None,
+        batch_size: int = exporter.EXPORT_BATCH,
+    ) -> exporter.ExportStream:
+        """Stream what the actor may read, by type, audited per patient (privacy/exporter.py)."""
+        parts = exporter.GateParts(
+            self._s, self.actor, self._scope, self._minimum, self._record, self.audit_refusal
+        )
+        request = exporter.ExportRequest(types, patients, patient_level, since)
+        return exporter.open_export(parts, request, batch_size)
+
+    # -- import ----------------------------------------------------------------
+
+    def import_resources(
+        self,
+        sources: Sequence[importer.Source],
+        *,
+        on_error: importer.OnError = importer.OnError.ABORT,
+        keep_unresolved: bool = False,
+        progress: importer.ImportProgress | None = None,
+        workers: int | None = None,
+    ) -> importer.ImportReport:
+        """Write FHIR files under their own ids: decided per type, validated, written in
+        batches audited in the same transaction (privacy/importer.py)."""
+        run = importer.Importer(
+            self._s, self.actor, self._scope, self._decide, self._record, workers=workers
+        )
+        return run.run(
+            sources, on_error=on_error, keep_unresolved=keep_unresolved, progress=progress
+        )
+
+    # -- operations (privacy/type_history.py, everything.py, validation_service.py) ----
+
+    def history_type(
+        self, rtype: str, *, since: str | None = None, count: str | None = None,
+        page: str | None = None,
+    ) -> type_history_op.HistoryResult:  # fmt: skip
+        """Every version of the type's resources the actor may see, newest first, paged."""
+        return type_history_op.history_type(self, rtype, since=since, count=count, page=page)
+
+    def everything(
+        self, patient_id: str, request: everything_op.EverythingRequest
+    ) -> everything_op.EverythingResult:
+        """Patient/$everything: the compartment the actor may read, and the directory it cites."""
+        return everything_op.everything(self, patient_id, request)
+
+    def validate(
+        self, rtype: str, payload: Any, *, rid: str | None = None, mode: str | None = None
+    ) -> list[validation_op.ValidationIssue]:
+        """$validate: decide write permission, check structurally and strictly, store nothing."""
+        return validation_op.validate_resource(self, rtype, payload, rid=rid, mode=mode)
 
     # -- the flow ----------------------------------------------------------------
 
@@ -310,8 +399,11 @@ def _versions(result: Any) -> list[Version]:
         return [result]
     if isinstance(result, list):
         return [v for v in result if isinstance(v, Version)]
-    versions = getattr(result, "versions", None)
-    return list(versions) if isinstance(versions, list) else []
+    found: list[Version] = []
+    for name in ("versions", "included"):  # a search Page: its matches and its includes
+        versions = getattr(result, name, None)
+        found += list(versions) if isinstance(versions, list) else []
+    return found
 
 
 def _outcome(exc: CareVaultError) -> Outcome:

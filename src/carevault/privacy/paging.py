@@ -25,6 +25,10 @@ class PageState:
     resource_type: str
     params: tuple[tuple[str, str], ...]
     after: str
+    """Unsorted searches: the next page starts after this resource id."""
+    snapshot: str = ""
+    """Sorted searches: the snapshot holding the ordered ids, and where the next page starts."""
+    offset: int = 0
 
 
 def seal_page(vault: Vault, tenant_id: str, user_id: str, state: PageState, now: datetime) -> str:
@@ -32,6 +36,8 @@ def seal_page(vault: Vault, tenant_id: str, user_id: str, state: PageState, now:
         "t": state.resource_type,
         "p": state.params,
         "a": state.after,
+        "s": state.snapshot,
+        "o": state.offset,
         "x": int((now + PAGE_LIFETIME).timestamp()),
     }
     blob = vault.seal_for(tenant_id, "paging", orjson.dumps(doc), user_id.encode())
@@ -47,4 +53,6 @@ def open_page(vault: Vault, tenant_id: str, user_id: str, token: str, now: datet
     if doc["x"] < now.timestamp():
         raise Invalid("this paging link has expired; run the search again")
     params: Sequence[Sequence[str]] = doc["p"]
-    return PageState(doc["t"], tuple((k, v) for k, v in params), doc["a"])
+    return PageState(
+        doc["t"], tuple((k, v) for k, v in params), doc["a"], doc.get("s", ""), doc.get("o", 0)
+    )

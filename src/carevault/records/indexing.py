@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from carevault.crypto.hashing import KeyedHasher
+from carevault.records import quantities
 from carevault.records.dates import parse_range
-from carevault.records.normalize import MAX_PREFIX, fold, telecom
+from carevault.records.normalize import MAX_PREFIX, fold, telecom, trigrams
 from carevault.records.params import SEARCH_PARAMS, Kind, SearchParam
 
 
@@ -17,6 +18,8 @@ class IndexRows:
     tokens: set[tuple[str, str, str]] = field(default_factory=set)  # (param, system, code)
     dates: set[tuple[str, str, str]] = field(default_factory=set)  # (param, low, high)
     refs: set[tuple[str, str, str]] = field(default_factory=set)  # (param, type, id)
+    # (param, system, code, low, high)
+    quantities: set[tuple[str, str, str, float, float]] = field(default_factory=set)
 
 
 def walk(node: Any, path: str) -> Iterator[Any]:
@@ -98,6 +101,10 @@ def _index_value(
                 rows.tokens.add((name, "", hasher.digest(prefix_domain, folded[:end])))
             exact = hasher.digest(hash_domain(rtype, name, "exact"), value)
             rows.tokens.add((name, "", exact))
+            # :contains — every trigram, keyed-hashed like the prefixes (never in the clear)
+            trigram_domain = hash_domain(rtype, name, "trigram")
+            for gram in trigrams(fold(value)):
+                rows.tokens.add((name, "", hasher.digest(trigram_domain, gram)))
     elif sp.kind is Kind.DATE:
         for low, high in _date_ranges(value):
             rows.dates.add((name, low, high))
@@ -112,6 +119,9 @@ def _index_value(
         ref = relative_reference(value)
         if ref is not None and (not sp.targets or ref[0] in sp.targets):
             rows.refs.add((name, ref[0], ref[1]))
+    elif sp.kind is Kind.QUANTITY:
+        for system, code, q_low, q_high in quantities.index_rows(value):
+            rows.quantities.add((name, system, code, q_low, q_high))
 
 
 def _date_ranges(value: Any) -> Iterator[tuple[str, str]]:

@@ -7,7 +7,7 @@ dates and birth years.
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Index, Integer, LargeBinary, String, Table
+from sqlalchemy import Boolean, Column, Float, Index, Integer, LargeBinary, String, Table
 
 from carevault.database import metadata
 
@@ -38,6 +38,15 @@ resource_versions = Table(
     Column("patient_id", String(64), nullable=True),
     Column("key_name", String(80), nullable=False),
     Column("sealed", LargeBinary, nullable=True),  # None for a deletion tombstone
+    # Type history, newest first (records/history.py): an ordered index scan, no sort.
+    Index(
+        "ix_resource_versions_updated",
+        "tenant_id",
+        "resource_type",
+        "last_updated",
+        "resource_id",
+        "version_id",
+    ),
 )
 
 search_tokens = Table(
@@ -85,4 +94,41 @@ search_refs = Table(
     Index(
         "ix_search_refs_lookup", "tenant_id", "resource_type", "param", "target_id", "resource_id"
     ),
+)
+
+search_quantities = Table(
+    "search_quantities",
+    metadata,
+    Column("tenant_id", String(36), primary_key=True),
+    Column("resource_type", String(64), primary_key=True),
+    Column("resource_id", String(64), primary_key=True),
+    Column("param", String(64), primary_key=True),
+    Column("system", String(255), primary_key=True),  # "" when none; ISO 4217 for Money
+    Column("code", String(255), primary_key=True),  # unit code, or currency for Money
+    # [low, high): the value widened by its implicit precision (5.4 → [5.35, 5.45)).
+    Column("low", Float(precision=53), primary_key=True),
+    Column("high", Float(precision=53), primary_key=True),
+    Index(
+        "ix_search_quantities_lookup",
+        "tenant_id",
+        "resource_type",
+        "param",
+        "code",
+        "low",
+        "high",
+        "resource_id",
+    ),
+)
+
+search_snapshots = Table(
+    "search_snapshots",
+    metadata,
+    # The ordered result of a sorted search, so its later pages stay stable under writes.
+    Column("tenant_id", String(36), primary_key=True),
+    Column("snapshot_id", String(36), primary_key=True),
+    Column("user_id", String(128), nullable=False),
+    Column("resource_type", String(64), nullable=False),
+    Column("expires_at", String(32), nullable=False),
+    Column("sealed_ids", LargeBinary, nullable=False),  # the id list, sealed to the user
+    Index("ix_search_snapshots_expiry", "tenant_id", "expires_at"),
 )

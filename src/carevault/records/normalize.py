@@ -6,6 +6,9 @@ import unicodedata
 
 MAX_PREFIX = 32
 """Names are matched on their first 32 characters; longer prefixes are cut to that."""
+MAX_CONTAINS = 128
+"""`:contains` sees the first 128 folded characters of a value (and of a query)."""
+MIN_CONTAINS = 3
 
 
 def fold(text: str) -> str:
@@ -21,3 +24,9 @@ def telecom(value: str) -> str:
         return value.strip().casefold()
     digits = "".join(c for c in value if c.isdigit() or c == "+")
     return digits or value.strip().casefold()
+
+
+def trigrams(folded: str) -> set[str]:
+    """The distinct 3-character windows of a folded value (its first MAX_CONTAINS characters)."""
+    text = folded[:MAX_CONTAINS]
+    return {text[i : i + 3] for i in range(len(text) - 2)}

@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, insert, s
 
 from carevault.records.models import resource_versions as rv
 from carevault.records.models import resources as cur
-from carevault.records.models import search_dates, search_refs, search_tokens
+from carevault.records.models import search_dates, search_quantities, search_refs, search_tokens
 
 _VERSION_KEY = and_(
     rv.c.tenant_id == bindparam("tenant_id"),
@@ -73,6 +73,7 @@ INSERT_INDEX = {
     "tokens": insert(search_tokens),
     "dates": insert(search_dates),
     "refs": insert(search_refs),
+    "quantities": insert(search_quantities),
 }
 CLEAR_INDEX = tuple(
     delete(t).where(
@@ -80,5 +81,5 @@ CLEAR_INDEX = tuple(
         t.c.resource_type == bindparam("rtype"),
         t.c.resource_id == bindparam("rid"),
     )
-    for t in (search_tokens, search_dates, search_refs)
+    for t in (search_tokens, search_dates, search_refs, search_quantities)
 )

@@ -6,21 +6,19 @@ Called only by the gate (privacy/), which decides first and audits after.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row, func, select
+from sqlalchemy import Connection, Row, select
 
 from carevault.crypto.vault import TENANT_SHARED_KEY, Vault, patient_key_name
 from carevault.errors import Conflict, Invalid, PreconditionFailed, Unprocessable
-from carevault.records import indexing, search, statements
-from carevault.records.models import (
-    resource_versions,
-    resources,
-)
+from carevault.records import indexing, search, searching, snapshots, statements
+from carevault.records.models import resources
 from carevault.records.params import COMPARTMENT_PATHS, IN_COMPARTMENT, SUPPORTED_TYPES
+from carevault.records.searching import Cursor, Page
 
 MAX_ID_LENGTH = 64
 _ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.")
@@ -49,14 +47,6 @@ class Version:
     patient_id: str | None
     body: bytes | None
     """The resource JSON (meta included), or None for a deletion."""
-
-
-@dataclass(frozen=True)
-class Page:
-    versions: list[Version]
-    total: int
-    next_after: str | None
-    ignored: tuple[str, ...]
 
 
 def valid_id(resource_id: str) -> bool:
@@ -96,39 +86,37 @@ class RecordStore:
         default_count: int,
         max_count: int,
         lenient: bool,
+        cursor: Cursor | None = None,
+        readable: Collection[str] | None = None,
     ) -> Page:
-        criteria = search.build(
-            scope.tenant_id,
-            rtype,
-            params,
-            self._vault.hasher(scope.tenant_id),
-            default_count=default_count,
-            max_count=max_count,
-            lenient=lenient,
+        """One page of a search (records/searching.py); `readable`: types the actor may read,
+        for includes and chains (None: all)."""
+        request = searching.Request(
+            params, after, cursor, default_count, max_count, lenient, readable
         )
-        where = [
-            resources.c.tenant_id == scope.tenant_id,
-            resources.c.resource_type == rtype,
-            resources.c.deleted.is_(False),
-            *self._current_scope(scope, rtype),
-            *criteria.conditions,
-        ]
-        total = conn.execute(select(func.count()).select_from(resources).where(*where)).scalar_one()
-        if criteria.count == 0:
-            return Page([], int(total), None, criteria.ignored)
-        page_where = [*where, resources.c.resource_id > after] if after else where
-        rows = conn.execute(
-            select(resource_versions)
-            .join(resources, statements.CURRENT_VERSION_JOIN)
-            .where(*page_where)
-            .order_by(resources.c.resource_id)
-            .limit(criteria.count + 1)
-        ).all()
-        more = len(rows) > criteria.count
-        rows = rows[: criteria.count]
-        versions = [self._open(scope.tenant_id, row) for row in rows]
-        next_after = versions[-1].resource_id if more else None
-        return Page(versions, int(total), next_after, criteria.ignored)
+
+        def opener(row: Row[Any]) -> Version:
+            return self._open(scope.tenant_id, row)
+
+        return searching.run(conn, self._vault, scope, rtype, request, opener)
+
+    def save_snapshot(
+        self,
+        conn: Connection,
+        tenant_id: str,
+        user_id: str,
+        snapshot_id: str,
+        rtype: str,
+        ids: Sequence[str],
+        *,
+        expires_at: str,
+        now: str,
+    ) -> None:
+        """Keep a sorted search's ordered ids for its later pages (run by the group committer)."""
+        snapshots.write(
+            conn, self._vault, tenant_id, user_id, snapshot_id, rtype, ids,
+            expires_at=expires_at, now=now,
+        )  # fmt: skip
 
     def match_ids(
         self,
@@ -292,6 +280,14 @@ class RecordStore:
             conn.execute(
                 statements.INSERT_INDEX["refs"],
                 [{**base, "param": p, "target_type": t, "target_id": i} for p, t, i in rows.refs],
+            )
+        if rows.quantities:
+            conn.execute(
+                statements.INSERT_INDEX["quantities"],
+                [
+                    {**base, "param": p, "system": s[:255], "code": c[:255], "low": lo, "high": hi}
+                    for p, s, c, lo, hi in rows.quantities
+                ],
             )
 
     def _clear_index(self, conn: Connection, tenant_id: str, rtype: str, rid: str) -> None:

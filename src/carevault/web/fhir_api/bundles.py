@@ -33,27 +33,38 @@ def searchset(
 ) -> Response:
     self_url = f"{base}/{rtype}" + (f"?{urlencode(self_query)}" if self_query else "")
     links: list[dict[str, str]] = [{"relation": "self", "url": self_url}]
-    if result.next_page:
+    if result.next_page and not result.summary_count:
         links.append(
             {"relation": "next", "url": f"{base}/{rtype}?{urlencode({'_page': result.next_page})}"}
         )
-    bundle: dict[str, Any] = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": result.total,
-        "link": links,
-        "entry": [
-            {
-                "fullUrl": f"{base}/{v.resource_type}/{v.resource_id}",
-                "resource": orjson.Fragment(v.body or b"{}"),
-                "search": {"mode": "match"},
-            }
-            for v in result.resources
-        ],
-    }
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    if result.total is not None:
+        bundle["total"] = result.total
+    bundle["link"] = links
+    entries = [_entry(base, v, "match") for v in result.resources]
+    entries += [_entry(base, v, "include") for v in result.included]
     if result.ignored:
-        bundle["entry"].append(_ignored_outcome(result.ignored))
+        entries.append(_ignored_outcome(result.ignored))
+    if result.warnings:
+        entries.append(_warnings_outcome(result.warnings))
+    bundle["entry"] = entries
     return Response(orjson.dumps(bundle), media_type=FHIR_JSON)
+
+
+def _entry(base: str, view: ResourceView, mode: str) -> dict[str, Any]:
+    return {
+        "fullUrl": f"{base}/{view.resource_type}/{view.resource_id}",
+        "resource": orjson.Fragment(view.body or b"{}"),
+        "search": {"mode": mode},
+    }
+
+
+def _warnings_outcome(messages: tuple[str, ...]) -> dict[str, Any]:
+    issues = [{"severity": "warning", "code": "informational", "diagnostics": m} for m in messages]
+    return {
+        "resource": {"resourceType": "OperationOutcome", "issue": issues},
+        "search": {"mode": "outcome"},
+    }
 
 
 def _ignored_outcome(names: tuple[str, ...]) -> dict[str, Any]:
@@ -64,7 +75,7 @@ def _ignored_outcome(names: tuple[str, ...]) -> dict[str, Any]:
                 {
                     "severity": "warning",
                     "code": "not-supported",
-                    "diagnostics": f"ignored unknown search parameter(s): {', '.join(names)}",
+                    "diagnostics": f"ignored unsupported search parameter(s): {', '.join(names)}",
                 }
             ],
         },

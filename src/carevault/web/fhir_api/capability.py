@@ -5,9 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from carevault import __version__
-from carevault.privacy.catalog import SERVED_TYPES, search_params
+from carevault.privacy.catalog import (
+    SEARCH_NOTES,
+    SERVED_TYPES,
+    search_includes,
+    search_params,
+    search_revincludes,
+    sort_keys,
+)
 
-INTERACTIONS = ("read", "vread", "update", "delete", "history-instance", "create", "search-type")
+INTERACTIONS = (
+    "read", "vread", "update", "delete", "history-instance", "history-type", "create",
+    "search-type",
+)  # fmt: skip
 
 
 def capability_statement(base: str) -> dict[str, Any]:
@@ -38,7 +48,15 @@ def capability_statement(base: str) -> dict[str, Any]:
                     "description": "Bearer tokens (carevault token create), scoped with SMART "
                     "scopes, each carrying an HL7 PurposeOfUse. Every access is audited.",
                 },
+                "documentation": SEARCH_NOTES,
                 "resource": [_resource(t) for t in SERVED_TYPES],
+                "interaction": [{"code": "transaction"}, {"code": "batch"}],
+                "operation": [
+                    {
+                        "name": "export",
+                        "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
+                    }
+                ],
             }
         ],
     }
@@ -51,11 +69,26 @@ def _resource(rtype: str) -> dict[str, Any]:
         "versioning": "versioned-update",
         "readHistory": True,
         "updateCreate": True,
-        "conditionalCreate": False,
-        "conditionalUpdate": False,
-        "conditionalDelete": "not-supported",
+        "conditionalCreate": True,
+        "conditionalUpdate": True,
+        "conditionalDelete": "single",
+        "operation": _type_operations(rtype),
+        "documentation": "Sortable with _sort: " + ", ".join(sort_keys(rtype)) + ".",
+        "searchInclude": list(search_includes(rtype)),
+        "searchRevInclude": list(search_revincludes(rtype)),
         "searchParam": [
             {"name": p.name, "type": p.type, "documentation": p.documentation}
             for p in search_params(rtype)
         ],
     }
+
+
+def _type_operations(rtype: str) -> list[dict[str, str]]:
+    """$validate on every type; $everything on Patient (web/fhir_api/operations.py)."""
+    found = [{"name": "validate", "definition": f"{_OPS}/Resource-validate"}]
+    if rtype == "Patient":
+        found.append({"name": "everything", "definition": f"{_OPS}/Patient-everything"})
+    return found
+
+
+_OPS = "http://hl7.org/fhir/OperationDefinition"

@@ -137,8 +137,30 @@ async def _search(
 @router.post("/{rtype}")
 async def create(request: Request, rtype: str, gate: Records) -> Response:
     body = await checked(gate, Action.CREATE, rtype, (), json_body(request))
+    condition = request.headers.get("if-none-exist")
+    if condition is not None:
+        found, created = await gate(lambda g: g.create_unless_exists(rtype, body, condition))
+        return bundles.resource_response(base_url(request), found, status=201 if created else 200)
     view = await gate(lambda g: g.create(rtype, body))
     return bundles.resource_response(base_url(request), view, status=201)
+
+
+@router.put("/{rtype}")
+async def update_where(request: Request, rtype: str, gate: Records) -> Response:
+    """Conditional update: PUT Type?criteria (a 400 without criteria)."""
+    body = await checked(gate, Action.UPDATE, rtype, (), json_body(request))
+    version = await checked(gate, Action.UPDATE, rtype, (), if_match(request))
+    query = request.url.query
+    view, created = await gate(lambda g: g.update_where(rtype, query, body, if_match=version))
+    return bundles.resource_response(base_url(request), view, status=201 if created else 200)
+
+
+@router.delete("/{rtype}")
+async def delete_where(request: Request, rtype: str, gate: Records) -> Response:
+    """Conditional delete: DELETE Type?criteria (a 400 without criteria)."""
+    query = request.url.query
+    await gate(lambda g: g.delete_where(rtype, query))
+    return Response(status_code=204)
 
 
 @router.get("/{rtype}/{rid}")

@@ -1,0 +1,413 @@
+"""FHIR Bulk Data `$export` jobs: kick-off, one worker thread, status, download, cancel, expiry.
+
+A job runs as the actor who asked, through `Gate.export`: the same permissions,
+compartments, minimum necessary and per-patient audit as any read. Its files are
+sealed at rest (sealed_files.py) under `$CAREVAULT_HOME/exports/<job>/`, opened only
+while a download streams, deleted once each is downloaded whole, and in any case when
+the job expires (an hour after it ends, by the injected clock; purged when a job is
+started or polled in that tenant). Only the user who started a job sees it: to anyone
+else it does not exist (404).
+
+The worker lives in this process: a job queued or running in a process that stopped is
+failed when that process closes, and is purged when it expires like any other.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import shutil
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Row, delete, insert, select, update
+
+from carevault.clock import isoformat
+from carevault.errors import CareVaultError, Invalid, NotFound
+from carevault.identity.models import Actor
+from carevault.privacy.export_models import export_jobs
+from carevault.privacy.exporter import ExportStream
+from carevault.privacy.gate import Gate, RequestInfo
+from carevault.privacy.sealed_files import BrokenFile, SealedWriter, read_sealed
+from carevault.privacy.services import GateServices
+
+log = logging.getLogger("carevault.export")
+
+JOB_TTL = timedelta(hours=1)
+"""How long a finished job's files and status are kept."""
+JOB_DEADLINE = timedelta(hours=24)
+"""A job not finished by then (its process stopped) is purged like an expired one."""
+EXPORTS_DIR = "exports"
+
+QUEUED, RUNNING, COMPLETED, FAILED = "queued", "running", "completed", "failed"
+LEVELS = ("system", "patient", "group")
+
+
+class ExportFailed(CareVaultError):
+    """The job could not finish (its status answers this; nothing else is said)."""
+
+    status, code = 500, "exception"
+
+
+@dataclass(frozen=True)
+class KickOff:
+    """A validated kick-off request."""
+
+    level: str
+    """system, patient or group."""
+    request_url: str
+    """The kick-off URL, echoed in the manifest (ids and parameter names only)."""
+    types: tuple[str, ...] | None = None
+    since: str | None = None
+    group_id: str | None = None
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    resource_type: str
+    name: str
+    count: int
+
+
+@dataclass(frozen=True)
+class JobView:
+    job_id: str
+    state: str
+    transaction_time: str
+    request_url: str
+    progress: int
+    output: tuple[OutputFile, ...]
+    error: str | None
+
+
+@dataclass
+class _Task:
+    job_id: str
+    actor: Actor
+    info: RequestInfo
+    request: KickOff
+    patients: frozenset[str] | None
+    done: threading.Event = field(default_factory=threading.Event)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    finished: bool = False
+
+
+class _Stopped(Exception):
+    """The runtime is closing: the running job is failed rather than left half-written."""
+
+
+class BulkExports:
+    def __init__(
+        self,
+        services: GateServices,
+        home: Path,
+        open_gate: Callable[[Actor, RequestInfo], Gate],
+        *,
+        ttl: timedelta = JOB_TTL,
+    ) -> None:
+        self._s = services
+        self._root = home / EXPORTS_DIR
+        self._open_gate = open_gate
+        self._ttl = ttl
+        self._tasks: dict[str, _Task] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._queue: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="carevault-export", daemon=True)
+        self._thread.start()
+
+    # -- the requester's side ------------------------------------------------------
+
+    def kick_off(self, gate: Gate, request: KickOff, info: RequestInfo) -> str:
+        """Check the request as the actor (refusals raised and audited now), queue the job."""
+        actor = gate.actor
+        self.purge_expired(actor.tenant_id)
+        patients = None
+        if request.level == "group":
+            if request.group_id is None:
+                raise Invalid("a group export names its Group")
+            patients = group_members(gate.read("Group", request.group_id).body)
+        _stream(gate, request, patients)  # decides now: a refusal is the kick-off's answer
+        job_id = uuid.uuid4().hex
+        now = self._s.clock.now()
+        row = {
+            "tenant_id": actor.tenant_id, "job_id": job_id, "user_id": actor.user_id,
+            "level": request.level, "state": QUEUED, "request_url": request.request_url,
+            "transaction_time": isoformat(now), "progress": 0,
+            # a backstop: a job whose process died is purged in the end (set anew when it ends)
+            "expires_at": isoformat(now + JOB_DEADLINE),
+        }  # fmt: skip
+        self._write(lambda conn: conn.execute(insert(export_jobs), row))
+        task = _Task(job_id, actor, info, request, patients)
+        with self._lock:
+            self._tasks[job_id] = task
+        self._queue.put(task)
+        return job_id
+
+    def status(self, actor: Actor, job_id: str) -> JobView:
+        self.purge_expired(actor.tenant_id)
+        return _view(self._row(actor, job_id))
+
+    def download(self, actor: Actor, job_id: str, name: str) -> Iterator[bytes]:
+        """The file's plaintext, chunk by chunk; the file is deleted once streamed whole."""
+        self.purge_expired(actor.tenant_id)
+        row = self._row(actor, job_id)
+        entry = next((o for o in _outputs(row) if o["name"] == name), None)
+        path = self._folder(job_id) / name
+        if row.state != COMPLETED or entry is None or entry["downloaded"] or not path.exists():
+            raise NotFound("that export file is not (or no longer) available")
+        chunks = read_sealed(self._s.vault, actor.tenant_id, path, _label(job_id, name))
+        try:
+            first = next(chunks)  # opened now: a broken file is an error, not a cut stream
+        except FileNotFoundError:  # fetched (or cancelled) a moment ago
+            raise NotFound("that export file is not (or no longer) available") from None
+        except BrokenFile:
+            log.error("an export file failed authentication", extra={"job": job_id})
+            raise ExportFailed(f"export file unreadable; quote job {job_id}") from None
+        return self._stream_then_delete(actor.tenant_id, job_id, name, first, chunks)
+
+    def cancel(self, actor: Actor, job_id: str) -> None:
+        """Stop the job (if it runs) and remove it and its files."""
+        self._row(actor, job_id)
+        self._write(lambda conn: conn.execute(delete(export_jobs).where(*_key(actor, job_id))))
+        self._forget(job_id)
+
+    def purge_expired(self, tenant_id: str) -> int:
+        """Delete this tenant's expired jobs and their files; how many there were."""
+        now = isoformat(self._s.clock.now())
+        where = (
+            export_jobs.c.tenant_id == tenant_id,
+            export_jobs.c.expires_at.is_not(None),
+            export_jobs.c.expires_at <= now,
+        )
+        with self._s.reader.connect() as conn:
+            expired = [r.job_id for r in conn.execute(select(export_jobs.c.job_id).where(*where))]
+            conn.rollback()
+        if not expired:
+            return 0
+        self._write(lambda conn: conn.execute(delete(export_jobs).where(*where)))
+        for job_id in expired:
+            self._forget(job_id)
+        return len(expired)
+
+    def _forget(self, job_id: str) -> None:
+        """Stop the job if it runs here, and remove its files (the worker does, if it runs)."""
+        with self._lock:
+            task = self._tasks.get(job_id)
+            if task is not None:
+                task.cancelled.set()
+            remove_now = task is None or task.finished
+            if remove_now:
+                self._tasks.pop(job_id, None)
+        if remove_now:
+            self._remove_files(job_id)
+
+    def wait(self, job_id: str, timeout: float) -> bool:
+        """Block until the job has ended (tests, the CLI); False on timeout."""
+        with self._lock:
+            task = self._tasks.get(job_id)
+        return True if task is None else task.done.wait(timeout)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    # -- the worker ----------------------------------------------------------------
+
+    def _run(self) -> None:
+        while (task := self._queue.get()) is not None:
+            try:
+                self._execute(task)
+            except Exception:  # never let one job take the worker down
+                log.exception("the export worker failed", extra={"job": task.job_id})
+            finally:
+                task.done.set()
+
+    def _execute(self, task: _Task) -> None:
+        if task.cancelled.is_set():
+            with self._lock:
+                task.finished = True
+                self._tasks.pop(task.job_id, None)
+            return
+        written: tuple[OutputFile, ...] | None = None
+        error: str | None = None
+        try:
+            self._update(task, state=RUNNING)
+            gate = self._open_gate(task.actor, task.info)
+            written = self._write_files(task, _stream(gate, task.request, task.patients))
+        except CareVaultError as exc:
+            error = exc.message
+        except _Stopped:
+            error = "the server stopped before the export finished"
+        except Exception as exc:
+            log.error("bulk export failed", extra={"job": task.job_id, "error": type(exc).__name__})
+            error = "the export failed"
+        if written is not None:
+            self._finish(task, COMPLETED, written, None)
+        elif not task.cancelled.is_set():
+            self._remove_files(task.job_id)
+            self._finish(task, FAILED, (), error)
+        with self._lock:
+            task.finished = True
+            cancelled = task.cancelled.is_set()
+        if cancelled:
+            self._remove_files(task.job_id)
+            with self._lock:
+                self._tasks.pop(task.job_id, None)
+
+    def _write_files(self, task: _Task, stream: ExportStream) -> tuple[OutputFile, ...] | None:
+        """Seal each type's NDJSON into its file; None if the job was cancelled."""
+        folder = self._folder(task.job_id)
+        self._root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700)
+        writers: dict[str, SealedWriter] = {}
+        counts: dict[str, int] = {}
+        try:
+            for batch in stream:
+                if task.cancelled.is_set():
+                    return None
+                if self._stop.is_set():
+                    raise _Stopped
+                rtype = batch.resource_type
+                if rtype not in writers:
+                    name, tenant_id = f"{rtype}.ndjson", task.actor.tenant_id
+                    label = _label(task.job_id, name)
+                    writers[rtype] = SealedWriter(self._s.vault, tenant_id, folder / name, label)
+                writers[rtype].write(b"\n".join(batch.bodies) + b"\n")
+                counts[rtype] = counts.get(rtype, 0) + len(batch.bodies)
+                self._update(task, progress=sum(counts.values()))
+            for writer in writers.values():
+                writer.close()
+            writers.clear()
+        finally:
+            for writer in writers.values():
+                writer.abort()
+        return tuple(OutputFile(t, f"{t}.ndjson", n) for t, n in counts.items())
+
+    def _finish(
+        self, task: _Task, state: str, output: tuple[OutputFile, ...], error: str | None
+    ) -> None:
+        now = self._s.clock.now()
+        listed = [
+            {"type": o.resource_type, "name": o.name, "count": o.count, "downloaded": False}
+            for o in output
+        ]
+        self._update(
+            task,
+            state=state,
+            completed_at=isoformat(now),
+            expires_at=isoformat(now + self._ttl),
+            progress=sum(o.count for o in output),
+            output=orjson.dumps(listed).decode(),
+            error=error,
+        )
+
+    # -- downloads -----------------------------------------------------------------
+
+    def _stream_then_delete(
+        self, tenant_id: str, job_id: str, name: str, first: bytes, rest: Iterator[bytes]
+    ) -> Iterator[bytes]:
+        yield first
+        try:
+            yield from rest
+        except BrokenFile:
+            log.error("an export file failed authentication", extra={"job": job_id})
+            raise
+        # Streamed whole (a client that went away closes this generator before here).
+        self._mark_downloaded(tenant_id, job_id, name)
+        (self._folder(job_id) / name).unlink(missing_ok=True)
+
+    def _mark_downloaded(self, tenant_id: str, job_id: str, name: str) -> None:
+        key = (export_jobs.c.tenant_id == tenant_id, export_jobs.c.job_id == job_id)
+
+        def work(conn: Connection) -> None:
+            # Read and write in the writer's transaction: two downloads may end together.
+            found = conn.execute(select(export_jobs.c.output).where(*key)).scalar_one_or_none()
+            if found is None:
+                return
+            listed = orjson.loads(found)
+            for entry in listed:
+                if entry["name"] == name:
+                    entry["downloaded"] = True
+            conn.execute(
+                update(export_jobs).where(*key).values(output=orjson.dumps(listed).decode())
+            )
+
+        self._write(work)
+
+    # -- plumbing --------------------------------------------------------------------
+
+    def _row(self, actor: Actor, job_id: str) -> Row[Any]:
+        with self._s.reader.connect() as conn:
+            row = conn.execute(select(export_jobs).where(*_key(actor, job_id))).one_or_none()
+            conn.rollback()
+        # Someone else's job is answered exactly like one that does not exist.
+        if row is None or row.user_id != actor.user_id:
+            raise NotFound("no such export job")
+        return row
+
+    def _update(self, task: _Task, **values: Any) -> None:
+        where = _key(task.actor, task.job_id)
+        self._write(lambda conn: conn.execute(update(export_jobs).where(*where).values(**values)))
+
+    def _write(self, work: Callable[[Connection], Any]) -> None:
+        self._s.committer.submit(work)
+
+    def _folder(self, job_id: str) -> Path:
+        return self._root / job_id
+
+    def _remove_files(self, job_id: str) -> None:
+        shutil.rmtree(self._folder(job_id), ignore_errors=True)
+
+
+def group_members(body: bytes | None) -> frozenset[str]:
+    """The patients a Group names as members (local `Patient/<id>` references)."""
+    group = orjson.loads(body or b"{}")
+    found = set()
+    for member in group.get("member") or []:
+        entity = member.get("entity") if isinstance(member, dict) else None
+        reference = entity.get("reference") if isinstance(entity, dict) else None
+        if isinstance(reference, str) and reference.startswith("Patient/"):
+            found.add(reference.removeprefix("Patient/"))
+    return frozenset(found)
+
+
+def _stream(gate: Gate, request: KickOff, patients: frozenset[str] | None) -> ExportStream:
+    return gate.export(
+        request.types,
+        patients=patients,
+        patient_level=request.level != "system",
+        since=request.since,
+    )
+
+
+def _key(actor: Actor, job_id: str) -> tuple[Any, ...]:
+    return (export_jobs.c.tenant_id == actor.tenant_id, export_jobs.c.job_id == job_id)
+
+
+def _label(job_id: str, name: str) -> str:
+    return f"{job_id}|{name}"
+
+
+def _outputs(row: Row[Any]) -> list[dict[str, Any]]:
+    return list(orjson.loads(row.output)) if row.output else []
+
+
+def _view(row: Row[Any]) -> JobView:
+    output = tuple(OutputFile(o["type"], o["name"], int(o["count"])) for o in _outputs(row))
+    return JobView(
+        row.job_id,
+        row.state,
+        row.transaction_time,
+        row.request_url,
+        int(row.progress),
+        output,
+        row.error,
+    )

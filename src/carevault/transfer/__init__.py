@@ -1,0 +1,1 @@
+"""Reading and writing FHIR files (NDJSON, Bundles): formats only, no records and no keys."""
