@@ -18,6 +18,7 @@ from carevault.audit.models import Action, Outcome
 from carevault.errors import CareVaultError, Gone, Invalid, NotFound
 from carevault.fhir_types import CLINICAL_TYPES, DIRECTORY_TYPES
 from carevault.identity.permissions import fhir_permission
+from carevault.privacy.gate_hooks import GateHooks
 from carevault.privacy.op_paging import open_state, seal_state
 from carevault.privacy.type_history import page_size, parse_since
 from carevault.records.compartment import CompartmentCursor, compartment_page, referenced
@@ -25,7 +26,7 @@ from carevault.records.params import SUPPORTED_TYPES
 from carevault.records.store import Version
 
 if TYPE_CHECKING:
-    from carevault.privacy.gate import Gate, ResourceView
+    from carevault.privacy.gate import ResourceView
 
 _KIND = "everything"
 
@@ -64,12 +65,12 @@ class _Plan:
     after: CompartmentCursor | None
 
 
-def everything(gate: Gate, patient_id: str, request: EverythingRequest) -> EverythingResult:
-    s = gate._s
+def everything(gate: GateHooks, patient_id: str, request: EverythingRequest) -> EverythingResult:
+    s = gate.services
     detail = "Patient/$everything"
     try:
         plan = _plan(gate, patient_id, request)
-        gate._decide("Patient", "read")
+        gate.decide("Patient", "read")
         may_read = {t for t in SUPPORTED_TYPES if _may(gate, t)}
         wanted = may_read if plan.types is None else may_read & set(plan.types)
         compartment = [t for t in CLINICAL_TYPES if t in wanted]
@@ -84,7 +85,7 @@ def everything(gate: Gate, patient_id: str, request: EverythingRequest) -> Every
         gate.audit_refusal(Action.EVERYTHING, "Patient", (patient_id,), None, detail)
         raise
     returned = [*found.versions, *found.included]
-    record = gate._record(Action.EVERYTHING, "Patient", Outcome.SUCCESS, 200, returned, (), detail)
+    record = gate.record(Action.EVERYTHING, "Patient", Outcome.SUCCESS, 200, returned, (), detail)
     # Typed ids (the entry spans many types), and the patient named even on an empty page.
     ids = tuple(dict.fromkeys(f"{v.resource_type}/{v.resource_id}" for v in returned))
     record = replace(record, resource_ids=ids, patient_ids=(patient_id,))
@@ -100,22 +101,22 @@ def everything(gate: Gate, patient_id: str, request: EverythingRequest) -> Every
         )
     return EverythingResult(
         patient_id,
-        [gate._minimum(v) for v in found.versions],
-        [gate._minimum(v) for v in found.included],
+        [gate.minimum(v) for v in found.versions],
+        [gate.minimum(v) for v in found.included],
         found.total,
         next_page,
     )
 
 
 def _work(
-    gate: Gate,
+    gate: GateHooks,
     conn: Connection,
     patient_id: str,
     plan: _Plan,
     compartment: list[str],
     directory: list[str],
 ) -> _Found:
-    store, scope = gate._s.store, gate._scope
+    store, scope = gate.services.store, gate.scope
     patient = store.read(conn, scope, "Patient", patient_id)
     if patient is None:
         raise NotFound(f"Patient/{patient_id} is not known")
@@ -139,7 +140,7 @@ def _work(
     return _Found(page.versions, included, page.total, page.next_cursor)
 
 
-def _plan(gate: Gate, patient_id: str, request: EverythingRequest) -> _Plan:
+def _plan(gate: GateHooks, patient_id: str, request: EverythingRequest) -> _Plan:
     if request.page is None:
         return _Plan(
             parse_since(request.since),
@@ -147,7 +148,7 @@ def _plan(gate: Gate, patient_id: str, request: EverythingRequest) -> _Plan:
             page_size(gate, request.count),
             None,
         )
-    s = gate._s
+    s = gate.services
     state = open_state(
         s.vault, gate.actor.tenant_id, gate.actor.user_id, _KIND, request.page, s.clock.now()
     )
@@ -172,6 +173,6 @@ def _types(value: str | None) -> tuple[str, ...] | None:
     return names
 
 
-def _may(gate: Gate, rtype: str) -> bool:
+def _may(gate: GateHooks, rtype: str) -> bool:
     permission = fhir_permission(rtype, "read")
     return permission is not None and permission in gate.actor.permissions

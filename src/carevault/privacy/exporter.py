@@ -11,7 +11,7 @@ NDJSON writer appends a newline and nothing else is re-serialized.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,39 +19,21 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from carevault.audit.models import Action, AuditRecord, Outcome
+from carevault.audit.models import Action, Outcome
 from carevault.clock import isoformat
 from carevault.errors import CareVaultError, Forbidden, Invalid
 from carevault.identity.models import Actor
 from carevault.identity.permissions import fhir_permission
-from carevault.privacy.services import GateServices
+from carevault.privacy.gate_hooks import GateHooks
 from carevault.records.bulk_read import BulkQuery, BulkReader
 from carevault.records.params import IN_COMPARTMENT, SUPPORTED_TYPES
-from carevault.records.store import Scope, Version
+from carevault.records.store import Version
 
 EXPORT_BATCH = 1000
 """Resources per batch: one query, one decryption pass and one audit commit each."""
 
 COMPARTMENT_TYPES: tuple[str, ...] = tuple(t for t in SUPPORTED_TYPES if t in IN_COMPARTMENT)
 """What a patient-level (or group-level) export holds: the patient compartment's types."""
-
-
-Record = Callable[
-    [Action, str, Outcome, int, list[Version], tuple[str, ...], str | None], AuditRecord
-]
-Refuse = Callable[[Action, str, tuple[str, ...], CareVaultError | None, str | None], None]
-
-
-@dataclass(frozen=True)
-class GateParts:
-    """What an export needs from the gate that opened it."""
-
-    services: GateServices
-    actor: Actor
-    scope: Scope
-    minimum: Callable[[Version], Version]
-    record: Record
-    refuse: Refuse
 
 
 @dataclass(frozen=True)
@@ -86,7 +68,7 @@ class ExportStream:
     """The decided export; iterate it for the batches (each audited before it is yielded)."""
 
     def __init__(
-        self, parts: GateParts, types: tuple[str, ...], query: ExportRequest, batch_size: int
+        self, parts: GateHooks, types: tuple[str, ...], query: ExportRequest, batch_size: int
     ) -> None:
         self._p = parts
         self.types = types
@@ -130,10 +112,10 @@ class ExportStream:
                 found = self._reader.batch(conn, scope, query, after=after, limit=self._batch_size)
                 conn.rollback()
         except CareVaultError as exc:
-            self._p.refuse(Action.EXPORT, rtype, (), exc, self._detail)
+            self._p.audit_refusal(Action.EXPORT, rtype, (), exc, self._detail)
             raise
         except Exception:
-            self._p.refuse(Action.EXPORT, rtype, (), None, self._detail)
+            self._p.audit_refusal(Action.EXPORT, rtype, (), None, self._detail)
             raise
         return found
 
@@ -154,7 +136,7 @@ class ExportStream:
         services.committer.submit(append)
 
 
-def open_export(parts: GateParts, query: ExportRequest, batch_size: int) -> ExportStream:
+def open_export(parts: GateHooks, query: ExportRequest, batch_size: int) -> ExportStream:
     """Decide what the actor may export (refusals audited) and return the stream."""
     try:
         types = _decide_types(parts.actor, query)
@@ -162,7 +144,7 @@ def open_export(parts: GateParts, query: ExportRequest, batch_size: int) -> Expo
             raise Invalid("the export batch size must be positive")
         return ExportStream(parts, types, query, batch_size)
     except CareVaultError as exc:
-        parts.refuse(Action.EXPORT, "", (), exc, f"bulk export; level={query.level}")
+        parts.audit_refusal(Action.EXPORT, "", (), exc, f"bulk export; level={query.level}")
         raise
 
 

@@ -25,7 +25,7 @@ from carevault.privacy import bundle_processing, conditional_writes, exporter, i
 from carevault.privacy import everything as everything_op
 from carevault.privacy import type_history as type_history_op
 from carevault.privacy import validation_service as validation_op
-from carevault.privacy.gate_hooks import GateHooks
+from carevault.privacy.gate_hooks import GateHooks, refusal_outcome
 from carevault.privacy.search_flow import SearchFlow
 from carevault.privacy.services import GateServices
 from carevault.records import validation
@@ -197,8 +197,8 @@ class Gate:
 
     def _hooks(self) -> GateHooks:
         return GateHooks(
-            self._s, self._scope, self._decide, self._record, self.audit_refusal,
-            self._minimum, self.read, self.search,
+            self._s, self.actor, self._scope, self._decide, self._record, self.audit_refusal,
+            self._minimum, self._read, self.read, self.search,
         )  # fmt: skip
 
     # -- export ----------------------------------------------------------------
@@ -213,11 +213,8 @@ class Gate:
         batch_size: int = exporter.EXPORT_BATCH,
     ) -> exporter.ExportStream:
         """Stream what the actor may read, by type, audited per patient (privacy/exporter.py)."""
-        parts = exporter.GateParts(
-            self._s, self.actor, self._scope, self._minimum, self._record, self.audit_refusal
-        )
         request = exporter.ExportRequest(types, patients, patient_level, since)
-        return exporter.open_export(parts, request, batch_size)
+        return exporter.open_export(self._hooks(), request, batch_size)
 
     # -- import ----------------------------------------------------------------
 
@@ -232,9 +229,7 @@ class Gate:
     ) -> importer.ImportReport:
         """Write FHIR files under their own ids: decided per type, validated, written in
         batches audited in the same transaction (privacy/importer.py)."""
-        run = importer.Importer(
-            self._s, self.actor, self._scope, self._decide, self._record, workers=workers
-        )
+        run = importer.Importer(self._hooks(), workers=workers)
         return run.run(
             sources, on_error=on_error, keep_unresolved=keep_unresolved, progress=progress
         )
@@ -246,19 +241,21 @@ class Gate:
         page: str | None = None,
     ) -> type_history_op.HistoryResult:  # fmt: skip
         """Every version of the type's resources the actor may see, newest first, paged."""
-        return type_history_op.history_type(self, rtype, since=since, count=count, page=page)
+        return type_history_op.history_type(
+            self._hooks(), rtype, since=since, count=count, page=page
+        )
 
     def everything(
         self, patient_id: str, request: everything_op.EverythingRequest
     ) -> everything_op.EverythingResult:
         """Patient/$everything: the compartment the actor may read, and the directory it cites."""
-        return everything_op.everything(self, patient_id, request)
+        return everything_op.everything(self._hooks(), patient_id, request)
 
     def validate(
         self, rtype: str, payload: Any, *, rid: str | None = None, mode: str | None = None
     ) -> list[validation_op.ValidationIssue]:
         """$validate: decide write permission, check structurally and strictly, store nothing."""
-        return validation_op.validate_resource(self, rtype, payload, rid=rid, mode=mode)
+        return validation_op.validate_resource(self._hooks(), rtype, payload, rid=rid, mode=mode)
 
     # -- the flow ----------------------------------------------------------------
 
@@ -350,7 +347,7 @@ class Gate:
         if exc is None:
             outcome, status, why = Outcome.FAILED, 500, "server error"
         else:
-            outcome, status, why = _outcome(exc), exc.status, type(exc).__name__
+            outcome, status, why = refusal_outcome(exc.status), exc.status, type(exc).__name__
         record = self._record(
             action, rtype, outcome, status, [], ids, f"{detail}; {why}" if detail else why
         )
@@ -404,11 +401,3 @@ def _versions(result: Any) -> list[Version]:
         versions = getattr(result, name, None)
         found += list(versions) if isinstance(versions, list) else []
     return found
-
-
-def _outcome(exc: CareVaultError) -> Outcome:
-    if exc.status in (401, 403):
-        return Outcome.DENIED
-    if exc.status in (404, 410):
-        return Outcome.NOT_FOUND
-    return Outcome.INVALID

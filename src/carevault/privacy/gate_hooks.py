@@ -1,14 +1,16 @@
 """The gate's own steps (decide, minimum necessary, audit), handed to the modules that run its
-longer interactions (conditional writes, bundles), so those follow the same door."""
+longer interactions (conditional writes, bundles, import, export, $everything, type history,
+$validate), so those follow the same door without reaching into the Gate's internals."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from carevault.audit.models import Action, AuditRecord, Outcome
 from carevault.errors import CareVaultError
+from carevault.identity.models import Actor
 from carevault.privacy.services import GateServices
 from carevault.records.store import Scope, Version
 
@@ -19,11 +21,15 @@ RecordFn = Callable[
     [Action, str, Outcome, int, list[Version], tuple[str, ...], str | None], AuditRecord
 ]
 RefusalFn = Callable[[Action, str, tuple[str, ...], CareVaultError | None, str | None], None]
+ReadFlow = Callable[..., Any]
+"""The gate's read flow: `(action, rtype, permission, work, *, ids=(), detail=None)` → the
+work's result, after deciding, running `work(conn)` on a reader and auditing durably."""
 
 
 @dataclass(frozen=True)
 class GateHooks:
     services: GateServices
+    actor: Actor
     scope: Scope
     decide: Callable[[str, str], None]
     """Raises unless the actor may do this action ("read", "write", "delete") on this type."""
@@ -32,6 +38,8 @@ class GateHooks:
     audit_refusal: RefusalFn
     """Audits a refusal in a transaction of its own."""
     minimum: Callable[[Version], Version]
+    """Cuts a decrypted version to the actor's minimum necessary."""
+    read_flow: ReadFlow
     read: Callable[[str, str], Version]
     """The gate's whole read interaction (audited)."""
     search: Callable[[str, Sequence[tuple[str, str]]], SearchResult]

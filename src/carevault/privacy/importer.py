@@ -42,7 +42,7 @@ from carevault.errors import (
     PreconditionFailed,
     Unprocessable,
 )
-from carevault.identity.models import Actor
+from carevault.privacy.gate_hooks import GateHooks
 from carevault.privacy.import_check import Checked, Key, check_items, digest
 from carevault.privacy.services import GateServices
 from carevault.records import conditional
@@ -64,9 +64,6 @@ POOL_THRESHOLD_BYTES = 2_000_000
 """Below this input size, checking in-process beats starting worker processes."""
 
 Decide = Callable[[str, str], None]
-MakeRecord = Callable[
-    [Action, str, Outcome, int, list[Version], tuple[str, ...], str | None], AuditRecord
-]
 
 
 class OnError(StrEnum):
@@ -133,24 +130,16 @@ class _Refuse(Exception):
 
 class Importer:
     def __init__(
-        self,
-        services: GateServices,
-        actor: Actor,
-        scope: Scope,
-        decide: Decide,
-        make_record: MakeRecord,
-        *,
-        batch_size: int = BATCH_SIZE,
-        workers: int | None = None,
+        self, gate: GateHooks, *, batch_size: int = BATCH_SIZE, workers: int | None = None
     ) -> None:
-        self._s = services
-        self._actor = actor
-        self._scope = scope
-        self._decide = decide
-        self._make_record = make_record
+        self._s = gate.services
+        self._actor = gate.actor
+        self._scope = gate.scope
+        self._decide = gate.decide
+        self._make_record = gate.record
         self._batch_size = batch_size
         self._workers = workers if workers is not None else min(2, os.cpu_count() or 1)
-        self._writer = BulkWriter(services.vault)
+        self._writer = BulkWriter(gate.services.vault)
 
     def run(
         self,

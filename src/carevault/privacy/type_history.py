@@ -9,12 +9,13 @@ from sqlalchemy import Connection
 
 from carevault.audit.models import Action
 from carevault.errors import CareVaultError, Invalid
+from carevault.privacy.gate_hooks import GateHooks
 from carevault.privacy.op_paging import open_state, seal_state
 from carevault.records import dates
 from carevault.records.history import HistoryCursor, type_history
 
 if TYPE_CHECKING:
-    from carevault.privacy.gate import Gate, ResourceView
+    from carevault.privacy.gate import ResourceView
 
 _KIND = "history-type"
 
@@ -27,14 +28,14 @@ class HistoryResult:
 
 
 def history_type(
-    gate: Gate,
+    gate: GateHooks,
     rtype: str,
     *,
     since: str | None = None,
     count: str | None = None,
     page: str | None = None,
 ) -> HistoryResult:
-    s = gate._s
+    s = gate.services
     try:
         if page is not None:
             state = open_state(
@@ -52,10 +53,10 @@ def history_type(
 
     def work(conn: Connection) -> Any:
         return type_history(
-            s.store, conn, gate._scope, rtype, since=since_at, count=size, after=cursor
+            s.store, conn, gate.scope, rtype, since=since_at, count=size, after=cursor
         )
 
-    found = gate._read(Action.HISTORY, rtype, "read", work, detail="type history")
+    found = gate.read_flow(Action.HISTORY, rtype, "read", work, detail="type history")
     next_page = None
     if found.next_cursor is not None:
         updated, rid, vid = found.next_cursor
@@ -63,7 +64,7 @@ def history_type(
         next_page = seal_state(
             s.vault, gate.actor.tenant_id, gate.actor.user_id, _KIND, state, s.clock.now()
         )
-    return HistoryResult([gate._minimum(v) for v in found.versions], found.total, next_page)
+    return HistoryResult([gate.minimum(v) for v in found.versions], found.total, next_page)
 
 
 def parse_since(value: str | None) -> str | None:
@@ -77,9 +78,9 @@ def parse_since(value: str | None) -> str | None:
     return low + "Z"
 
 
-def page_size(gate: Gate, count: str | None) -> int:
+def page_size(gate: GateHooks, count: str | None) -> int:
     if count is None:
-        return gate._s.default_count
+        return gate.services.default_count
     if not count.isascii() or not count.isdigit():
         raise Invalid("_count must be zero or a positive whole number")
-    return min(int(count), gate._s.max_count)
+    return min(int(count), gate.services.max_count)

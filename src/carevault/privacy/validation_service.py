@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from carevault.audit.models import Action, Outcome
 from carevault.errors import CareVaultError, Invalid, NotFound, Unprocessable
+from carevault.privacy.gate_hooks import GateHooks
 from carevault.records import bindings, strict_validation, validation
-
-if TYPE_CHECKING:
-    from carevault.privacy.gate import Gate
 
 MODES = ("create", "update", "delete")
 
@@ -29,31 +27,31 @@ class ValidationIssue:
 
 
 def validate_resource(
-    gate: Gate, rtype: str, payload: Any, *, rid: str | None = None, mode: str | None = None
+    gate: GateHooks, rtype: str, payload: Any, *, rid: str | None = None, mode: str | None = None
 ) -> list[ValidationIssue]:
     """The problems found (empty: the resource is valid for that mode). Input errors raise."""
-    s = gate._s
+    s = gate.services
     try:
         resource, mode = _unwrap(payload, mode)
-        gate._decide(rtype, "delete" if mode == "delete" else "write")
+        gate.decide(rtype, "delete" if mode == "delete" else "write")
         issues = _check(gate, rtype, resource, rid, mode)
     except CareVaultError as exc:
         gate.audit_refusal(Action.VALIDATE, rtype, (), exc, "$validate")
         raise
     detail = f"$validate mode={mode or 'none'}; {len(issues)} problem(s)"
-    record = gate._record(Action.VALIDATE, rtype, Outcome.SUCCESS, 200, [], (), detail)
+    record = gate.record(Action.VALIDATE, rtype, Outcome.SUCCESS, 200, [], (), detail)
     s.audit.commit(s.committer, gate.actor.tenant_id, record)
     return issues
 
 
 def _check(
-    gate: Gate, rtype: str, resource: Any, rid: str | None, mode: str | None
+    gate: GateHooks, rtype: str, resource: Any, rid: str | None, mode: str | None
 ) -> list[ValidationIssue]:
     if mode in ("update", "delete") and rid is None:
         raise Invalid(f"mode {mode} validates against an existing resource: name its id")
     if mode == "delete":
-        with gate._s.reader.connect() as conn:
-            found = gate._s.store.read(conn, gate._scope, rtype, rid or "")
+        with gate.services.reader.connect() as conn:
+            found = gate.services.store.read(conn, gate.scope, rtype, rid or "")
             conn.rollback()
         if found is None or found.deleted:
             raise NotFound(f"{rtype}/{rid} is not known")
