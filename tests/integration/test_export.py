@@ -5,10 +5,7 @@ equal to what the API reads, owner-only files, per-patient audit entries, `--typ
 from __future__ import annotations
 
 import io
-import os
 import stat
-import subprocess
-import sys
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -30,6 +27,7 @@ from carevault.identity.permissions import Role
 from carevault.runtime import Runtime
 from carevault.settings import Settings
 from carevault.transfer.export_command import export_tenant
+from tests.cli_process import run_cli
 
 SEED, PATIENTS = 11, 3
 SLUG = "riverside"
@@ -65,17 +63,6 @@ def export_entries(rt: Runtime, tenant: str) -> list[Any]:
                 )
             )
         )
-
-
-def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CAREVAULT_")}
-    env |= {"CAREVAULT_HOME": str(settings.home), "COLUMNS": "200", "NO_COLOR": "1"}
-    if settings.database_url:
-        env["CAREVAULT_DATABASE_URL"] = settings.database_url
-    executable = Path(sys.executable).parent / "carevault"
-    return subprocess.run(
-        [str(executable), *args], env=env, capture_output=True, text=True, timeout=120, check=False
-    )
 
 
 def test_cli_export_files_equal_the_api_reads(

@@ -11,9 +11,6 @@ The differences allowed are exactly these, and nothing else:
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -23,21 +20,11 @@ import orjson
 import pytest
 
 from carevault.settings import Settings
+from tests.cli_process import run_cli
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 SETS = (DATA / "synthea-10", DATA / "synthea-100")
 SLUG = "synthea"
-
-
-def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CAREVAULT_")}
-    env |= {"CAREVAULT_HOME": str(settings.home), "COLUMNS": "200", "NO_COLOR": "1"}
-    if settings.database_url:
-        env["CAREVAULT_DATABASE_URL"] = settings.database_url
-    executable = Path(sys.executable).parent / "carevault"
-    return subprocess.run(
-        [str(executable), *args], env=env, capture_output=True, text=True, timeout=900, check=False
-    )
 
 
 def originals() -> dict[tuple[str, str], dict[str, Any]]:
@@ -148,7 +135,9 @@ def test_import_then_export_gives_the_same_resources(settings: Settings, tmp_pat
     assert created.returncode == 0, created.stderr
     # synthea-100 is a partial export: its Immunizations name Encounters it does not carry,
     # so the operator keeps those references as they are (the import's explicit choice).
-    done = run_cli(settings, "import", *map(str, SETS), "--tenant", SLUG, "--keep-unresolved")
+    done = run_cli(
+        settings, "import", *map(str, SETS), "--tenant", SLUG, "--keep-unresolved", timeout=900
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     out = tmp_path / "out"
     done = run_cli(settings, "export", "--tenant", SLUG, "--out", str(out))

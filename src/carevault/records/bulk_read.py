@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, bindparam, func, select
 
 from carevault.crypto.vault import Vault
+from carevault.records import sealing
 from carevault.records.models import resource_versions as rv
 from carevault.records.models import resources as cur
 from carevault.records.params import IN_COMPARTMENT
@@ -71,20 +72,7 @@ class BulkReader:
             rows.extend(conn.execute(statement, _params(scope, query, chunk, after)).all())
         if len(rows) > limit:  # several patient chunks: merge their keysets
             rows = sorted(rows, key=lambda r: str(r.resource_id))[:limit]
-        return [self._open(scope.tenant_id, row) for row in rows]
-
-    def _open(self, tenant_id: str, row: Any) -> Version:
-        aad = f"{tenant_id}|{row.resource_type}|{row.resource_id}|{row.version_id}".encode()
-        body = self._vault.open_record(tenant_id, row.key_name, row.sealed, aad)
-        return Version(
-            row.resource_type,
-            row.resource_id,
-            row.version_id,
-            row.last_updated,
-            False,
-            row.patient_id,
-            body,
-        )
+        return [sealing.open_version(self._vault, scope.tenant_id, row) for row in rows]
 
 
 def _chunks(patients: frozenset[str] | None) -> list[list[str] | None]:

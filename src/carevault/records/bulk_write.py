@@ -14,15 +14,14 @@ from dataclasses import dataclass, fields
 from operator import itemgetter
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, bindparam, select, tuple_
 
 from carevault.crypto.vault import Vault
 from carevault.errors import Unprocessable
-from carevault.records import indexing, statements
+from carevault.records import indexing, sealing, statements
 from carevault.records.models import resources as cur
 from carevault.records.params import SUPPORTED_TYPES
-from carevault.records.store import Version, _aad, _key_name, _references, compartment_of
+from carevault.records.store import Version, compartment_of
 
 Key = tuple[str, str]
 """(resource type, id)."""
@@ -140,7 +139,7 @@ class BulkWriter:
             raise ValueError("a batch names the same resource twice")
         patients = [self._compartment(i, rtype, body) for i, body in enumerate(bodies)]
         if refs is None:
-            refs = [[r for r in _references(b) if r[0] in SUPPORTED_TYPES] for b in bodies]
+            refs = [[r for r in indexing.references(b) if r[0] in SUPPORTED_TYPES] for b in bodies]
         self._check_references(conn, tenant_id, refs, patients, references)
         found = conn.execute(_CURRENT_OF, {"tenant_id": tenant_id, "rtype": rtype, "rids": rids})
         current: dict[str, int] = {row.resource_id: row.version_id for row in found}
@@ -152,18 +151,13 @@ class BulkWriter:
         index_rows: dict[str, list[dict[str, Any]]] = {kind: [] for kind in _INDEX_KINDS}
         for i, (body, rid, patient_id) in enumerate(zip(bodies, rids, patients, strict=True)):
             version_id = current.get(rid, 0) + 1
-            meta = dict(body.get("meta") or {})
-            meta.update(versionId=str(version_id), lastUpdated=now)
-            stored = {**body, "id": rid, "meta": meta}
-            plaintext = orjson.dumps(stored)
-            key_name = _key_name(patient_id)
-            sealed = self._vault.seal_record(
-                tenant_id, key_name, plaintext, _aad(tenant_id, rtype, rid, version_id)
+            kept = sealing.seal(
+                self._vault, tenant_id, rtype, rid, version_id, patient_id, body, now
             )
             row = {"tenant_id": tenant_id, "resource_type": rtype, "resource_id": rid,
                    "version_id": version_id, "last_updated": now, "deleted": False,
                    "patient_id": patient_id}  # fmt: skip
-            version_rows.append({**row, "key_name": key_name, "sealed": sealed})
+            version_rows.append({**row, "key_name": kept.key_name, "sealed": kept.sealed})
             if rid in current:
                 updated = {"key_tenant_id": tenant_id, "key_rtype": rtype, "key_rid": rid,
                            "new_version_id": version_id, "new_last_updated": now,
@@ -171,7 +165,7 @@ class BulkWriter:
                 updated_rows.append(updated)
             else:
                 new_rows.append(row)
-            self._index(i, rtype, rid, stored, hasher, tenant_id, index_rows)
+            self._index(i, rtype, rid, body, hasher, tenant_id, index_rows)
             versions.append(Version(rtype, rid, version_id, now, False, patient_id, None))
         _INSERT_VERSION.run(conn, version_rows)
         if new_rows:

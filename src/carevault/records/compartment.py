@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 from sqlalchemy import Connection, and_, func, or_, select
@@ -73,7 +72,7 @@ def compartment_page(
         .limit(count + 1)
     ).all()
     more = len(rows) > count
-    versions = [store._open(scope.tenant_id, row) for row in rows[:count]]
+    versions = [store.open_row(scope.tenant_id, row) for row in rows[:count]]
     last = versions[-1] if more else None
     return CompartmentPage(
         versions, int(total), (last.resource_type, last.resource_id) if last else None
@@ -87,20 +86,7 @@ def referenced(versions: Iterable[Version], types: Iterable[str]) -> list[tuple[
     for version in versions:
         if version.body is None:
             continue
-        for ref in _references(orjson.loads(version.body)):
+        for ref in indexing.references(orjson.loads(version.body)):
             if ref[0] in wanted:
                 found[ref] = None
     return list(found)
-
-
-def _references(node: Any) -> Iterable[tuple[str, str]]:
-    if isinstance(node, dict):
-        ref = indexing.relative_reference(node)
-        if ref is not None:
-            yield ref
-        for value in node.values():
-            if isinstance(value, dict | list):
-                yield from _references(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _references(item)

@@ -73,7 +73,7 @@ def type_history(
         else []
     )
     rows = sorted(found, key=lambda row: wanted[(row.resource_id, row.version_id)])
-    versions = [store._open(scope.tenant_id, row) for row in rows]
+    versions = [store.open_row(scope.tenant_id, row) for row in rows]
     last = versions[-1] if more else None
     cursor = (last.last_updated, last.resource_id, last.version_id) if last else None
     return HistoryPage(versions, int(total), cursor)

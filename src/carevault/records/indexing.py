@@ -68,6 +68,20 @@ def relative_reference(value: Any) -> tuple[str, str] | None:
     return parts[0], parts[1]
 
 
+def references(node: Any) -> Iterator[tuple[str, str]]:
+    """(type, id) of every local reference anywhere in a resource."""
+    if isinstance(node, dict):
+        ref = relative_reference(node)
+        if ref is not None:
+            yield ref
+        for value in node.values():
+            if isinstance(value, dict | list):
+                yield from references(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from references(item)
+
+
 def index(resource_type: str, resource: dict[str, Any], hasher: KeyedHasher) -> IndexRows:
     rows = IndexRows()
     for sp in SEARCH_PARAMS[resource_type]:

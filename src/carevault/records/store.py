@@ -10,14 +10,14 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, Row, select
 
-from carevault.crypto.vault import TENANT_SHARED_KEY, Vault, patient_key_name
+from carevault.crypto.vault import Vault
 from carevault.errors import Conflict, Invalid, PreconditionFailed, Unprocessable
-from carevault.records import indexing, search, searching, snapshots, statements
+from carevault.records import indexing, sealing, search, searching, snapshots, statements
 from carevault.records.models import resources
 from carevault.records.params import COMPARTMENT_PATHS, IN_COMPARTMENT, SUPPORTED_TYPES
+from carevault.records.sealing import Version as Version  # the store's unit, re-exported
 from carevault.records.searching import Cursor, Page
 
 MAX_ID_LENGTH = 64
@@ -37,18 +37,6 @@ class Scope:
         return patient_id in self.patient_ids
 
 
-@dataclass(frozen=True)
-class Version:
-    resource_type: str
-    resource_id: str
-    version_id: int
-    last_updated: str
-    deleted: bool
-    patient_id: str | None
-    body: bytes | None
-    """The resource JSON (meta included), or None for a deletion."""
-
-
 def valid_id(resource_id: str) -> bool:
     return 0 < len(resource_id) <= MAX_ID_LENGTH and set(resource_id) <= _ID_CHARS
 
@@ -62,18 +50,18 @@ class RecordStore:
     def read(self, conn: Connection, scope: Scope, rtype: str, rid: str) -> Version | None:
         statement, params = self._keyed(statements.READ, scope, rtype, rid)
         row = conn.execute(statement, params).one_or_none()
-        return self._open(scope.tenant_id, row) if row is not None else None
+        return self.open_row(scope.tenant_id, row) if row is not None else None
 
     def vread(
         self, conn: Connection, scope: Scope, rtype: str, rid: str, vid: int
     ) -> Version | None:
         statement, params = self._keyed(statements.VREAD, scope, rtype, rid)
         row = conn.execute(statement, {**params, "version_id": vid}).one_or_none()
-        return self._open(scope.tenant_id, row) if row is not None else None
+        return self.open_row(scope.tenant_id, row) if row is not None else None
 
     def history(self, conn: Connection, scope: Scope, rtype: str, rid: str) -> list[Version]:
         statement, params = self._keyed(statements.HISTORY, scope, rtype, rid)
-        return [self._open(scope.tenant_id, row) for row in conn.execute(statement, params)]
+        return [self.open_row(scope.tenant_id, row) for row in conn.execute(statement, params)]
 
     def search(
         self,
@@ -96,7 +84,7 @@ class RecordStore:
         )
 
         def opener(row: Row[Any]) -> Version:
-            return self._open(scope.tenant_id, row)
+            return self.open_row(scope.tenant_id, row)
 
         return searching.run(conn, self._vault, scope, rtype, request, opener)
 
@@ -200,7 +188,7 @@ class RecordStore:
             {
                 "tenant_id": scope.tenant_id, "resource_type": rtype, "resource_id": rid,
                 "version_id": vid, "last_updated": now, "deleted": True,
-                "patient_id": current.patient_id, "key_name": _key_name(current.patient_id),
+                "patient_id": current.patient_id, "key_name": sealing.key_name(current.patient_id),
                 "sealed": None,
             },
         )  # fmt: skip
@@ -230,18 +218,15 @@ class RecordStore:
         if not scope.admits(rtype, patient_id):
             raise Unprocessable("the resource must belong to a patient you may act for")
         self._check_references(conn, scope.tenant_id, body)
-        meta = dict(body.get("meta") or {})
-        meta.update(versionId=str(version_id), lastUpdated=now)
-        stored = {**body, "id": rid, "meta": meta}
-        plaintext = orjson.dumps(stored)
-        key_name = _key_name(patient_id)
-        sealed = self._vault.seal_record(
-            scope.tenant_id, key_name, plaintext, _aad(scope.tenant_id, rtype, rid, version_id)
+        kept = sealing.seal(
+            self._vault, scope.tenant_id, rtype, rid, version_id, patient_id, body, now
         )
         row = {"tenant_id": scope.tenant_id, "resource_type": rtype, "resource_id": rid,
                "version_id": version_id, "last_updated": now, "deleted": False,
                "patient_id": patient_id}  # fmt: skip
-        conn.execute(statements.INSERT_VERSION, {**row, "key_name": key_name, "sealed": sealed})
+        conn.execute(
+            statements.INSERT_VERSION, {**row, "key_name": kept.key_name, "sealed": kept.sealed}
+        )
         if version_id == 1:
             conn.execute(statements.INSERT_CURRENT, row)
         else:
@@ -252,8 +237,8 @@ class RecordStore:
                  "new_patient_id": patient_id},
             )  # fmt: skip
             self._clear_index(conn, scope.tenant_id, rtype, rid)
-        self._write_index(conn, scope.tenant_id, rtype, rid, stored)
-        return Version(rtype, rid, version_id, now, False, patient_id, plaintext)
+        self._write_index(conn, scope.tenant_id, rtype, rid, body)
+        return Version(rtype, rid, version_id, now, False, patient_id, kept.plaintext)
 
     def _write_index(
         self, conn: Connection, tenant_id: str, rtype: str, rid: str, body: dict[str, Any]
@@ -296,7 +281,7 @@ class RecordStore:
 
     def _check_references(self, conn: Connection, tenant_id: str, body: dict[str, Any]) -> None:
         """Every relative reference to a type we serve must resolve inside this tenant."""
-        wanted = {ref for ref in _references(body) if ref[0] in SUPPORTED_TYPES}
+        wanted = {ref for ref in indexing.references(body) if ref[0] in SUPPORTED_TYPES}
         for rtype, rid in wanted:
             key = {"tenant_id": tenant_id, "rtype": rtype, "rid": rid}
             if conn.execute(statements.LIVE, key).first() is None:
@@ -310,20 +295,9 @@ class RecordStore:
         key = {"tenant_id": tenant_id, "rtype": rtype, "rid": rid}
         return conn.execute(statements.EXISTS, key).first() is not None
 
-    def _open(self, tenant_id: str, row: Row[Any]) -> Version:
-        body = None
-        if row.sealed is not None:
-            aad = _aad(tenant_id, row.resource_type, row.resource_id, row.version_id)
-            body = self._vault.open_record(tenant_id, row.key_name, row.sealed, aad)
-        return Version(
-            row.resource_type,
-            row.resource_id,
-            row.version_id,
-            row.last_updated,
-            bool(row.deleted),
-            row.patient_id,
-            body,
-        )
+    def open_row(self, tenant_id: str, row: Row[Any]) -> Version:
+        """A stored version row, decrypted (for the store's sibling modules)."""
+        return sealing.open_version(self._vault, tenant_id, row)
 
     @staticmethod
     def _keyed(
@@ -367,26 +341,3 @@ def compartment_of(rtype: str, rid: str, body: dict[str, Any]) -> str | None:
     if len(patients) > 1:
         raise Unprocessable(f"{rtype}.{path} names more than one patient")
     return next(iter(patients), None)
-
-
-def _key_name(patient_id: str | None) -> str:
-    return patient_key_name(patient_id) if patient_id else TENANT_SHARED_KEY
-
-
-def _aad(tenant_id: str, rtype: str, rid: str, vid: int) -> bytes:
-    return f"{tenant_id}|{rtype}|{rid}|{vid}".encode()
-
-
-def _references(node: Any) -> list[tuple[str, str]]:
-    found: list[tuple[str, str]] = []
-    if isinstance(node, dict):
-        ref = indexing.relative_reference(node)
-        if ref is not None:
-            found.append(ref)
-        for value in node.values():
-            if isinstance(value, dict | list):
-                found.extend(_references(value))
-    elif isinstance(node, list):
-        for item in node:
-            found.extend(_references(item))
-    return found

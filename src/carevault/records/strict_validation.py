@@ -22,6 +22,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from carevault.records.validation import expression
+
 Issue = tuple[str, str]
 """(expression naming the element, message without the value)."""
 
@@ -74,13 +76,7 @@ def _expression(resource_type: str, error: Any) -> str:
     # Primitives are models with a `value` field: name the element, not its inner value.
     if len(loc) > 1 and loc[-1] == "value" and error["type"] not in _ELEMENT_ERRORS:
         loc.pop()
-    parts = [resource_type]
-    for item in loc:
-        if isinstance(item, int):
-            parts[-1] += f"[{item}]"
-        else:
-            parts.append(str(item))
-    return ".".join(parts)
+    return expression(resource_type, tuple(loc))
 
 
 def _message(error: Any) -> str:

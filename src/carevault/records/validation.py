@@ -33,7 +33,7 @@ def validate(resource_type: str, body: Any) -> dict[str, Any]:
     try:
         _model(resource_type).model_validate(body)
     except ValidationError as exc:
-        issues = [(_expression(resource_type, e["loc"]), _safe_message(e)) for e in exc.errors()]
+        issues = [(expression(resource_type, e["loc"]), _safe_message(e)) for e in exc.errors()]
         raise Unprocessable(
             f"{resource_type} failed validation ({len(issues)} problem(s))",
             issues=issues[:_MAX_ISSUES],
@@ -55,7 +55,8 @@ def _model(resource_type: str) -> Any:
     return get_fhir_model_class(resource_type)
 
 
-def _expression(resource_type: str, loc: tuple[int | str, ...]) -> str:
+def expression(resource_type: str, loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as a FHIRPath-like element name: Patient.name[0].family."""
     parts = [resource_type]
     for item in loc:
         if isinstance(item, int):

@@ -83,7 +83,14 @@ def _ignored_outcome(names: tuple[str, ...]) -> dict[str, Any]:
     }
 
 
-def history(base: str, versions: list[ResourceView]) -> Response:
+def history(
+    base: str,
+    versions: list[ResourceView],
+    *,
+    total: int | None = None,
+    links: list[dict[str, str]] | None = None,
+) -> Response:
+    """A history Bundle: one entry per version, with the interaction that made it."""
     entries = []
     for v in versions:
         url = f"{v.resource_type}/{v.resource_id}"
@@ -98,5 +105,12 @@ def history(base: str, versions: list[ResourceView]) -> Response:
             "lastModified": v.last_updated,
         }
         entries.append(entry)
-    bundle = {"resourceType": "Bundle", "type": "history", "total": len(entries), "entry": entries}
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "history",
+        "total": len(entries) if total is None else total,
+    }
+    if links:
+        bundle["link"] = links
+    bundle["entry"] = entries
     return Response(orjson.dumps(bundle), media_type=FHIR_JSON)

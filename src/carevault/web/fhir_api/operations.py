@@ -18,6 +18,7 @@ from carevault.privacy.everything import EverythingRequest, EverythingResult
 from carevault.privacy.gate import ResourceView
 from carevault.privacy.type_history import HistoryResult
 from carevault.privacy.validation_service import ValidationIssue
+from carevault.web.fhir_api import bundles
 from carevault.web.fhir_api.deps import Records
 from carevault.web.fhir_api.routes import base_url, checked, json_body, json_only, lenient
 from carevault.web.outcome import FHIR_JSON
@@ -144,25 +145,7 @@ def _history_bundle(base: str, rtype: str, result: HistoryResult) -> Response:
     if result.next_page:
         query = urlencode({"_page": result.next_page})
         links.append({"relation": "next", "url": f"{base}/{rtype}/_history?{query}"})
-    entries = []
-    for v in result.versions:
-        url = f"{v.resource_type}/{v.resource_id}"
-        entry: dict[str, Any] = {"fullUrl": f"{base}/{url}"}
-        if v.body is not None:
-            entry["resource"] = orjson.Fragment(v.body)
-        method = "DELETE" if v.deleted else ("POST" if v.version_id == 1 else "PUT")
-        entry["request"] = {"method": method, "url": url if method != "POST" else v.resource_type}
-        entry["response"] = {
-            "status": "204" if v.deleted else ("201" if v.version_id == 1 else "200"),
-            "etag": f'W/"{v.version_id}"',
-            "lastModified": v.last_updated,
-        }
-        entries.append(entry)
-    bundle = {
-        "resourceType": "Bundle", "type": "history", "total": result.total, "link": links,
-        "entry": entries,
-    }  # fmt: skip
-    return Response(orjson.dumps(bundle), media_type=FHIR_JSON)
+    return bundles.history(base, result.versions, total=result.total, links=links)
 
 
 # -- $validate ----------------------------------------------------------------------
