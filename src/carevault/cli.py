@@ -240,8 +240,13 @@ def import_(
         OnError, typer.Option(help="abort: write nothing if any item is refused; skip: the rest")
     ] = OnError.ABORT,
     keep_unresolved: Annotated[
-        bool, typer.Option(help="Keep references to resources in neither the files nor the tenant")
-    ] = False,
+        bool,
+        typer.Option(
+            "--keep-unresolved/--strict-references",
+            help="Keep references to resources in neither the files nor the tenant (a partial "
+            "export, counted in the summary), or refuse the items that carry them",
+        ),
+    ] = True,
 ) -> None:
     """Import FHIR resources under their own ids; exit 1 if any item was refused."""
     from carevault.transfer.import_command import run_import

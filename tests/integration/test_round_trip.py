@@ -133,11 +133,9 @@ def test_import_then_export_gives_the_same_resources(settings: Settings, tmp_pat
     assert run_cli(settings, "init").returncode == 0
     created = run_cli(settings, "tenant", "create", "--slug", SLUG, "--name", "Synthea")
     assert created.returncode == 0, created.stderr
-    # synthea-100 is a partial export: its Immunizations name Encounters it does not carry,
-    # so the operator keeps those references as they are (the import's explicit choice).
-    done = run_cli(
-        settings, "import", *map(str, SETS), "--tenant", SLUG, "--keep-unresolved", timeout=900
-    )
+    # synthea-100 is a partial export (its Immunizations name Encounters it does not carry):
+    # the command keeps such references by default and counts them in its summary.
+    done = run_cli(settings, "import", *map(str, SETS), "--tenant", SLUG, timeout=900)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     out = tmp_path / "out"
     done = run_cli(settings, "export", "--tenant", SLUG, "--out", str(out))
