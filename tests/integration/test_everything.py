@@ -217,7 +217,10 @@ def test_bad_parameters(client: TestClient, clinic: Clinic, chart: dict[str, str
 def test_capability_statement_lists_the_operations(client: TestClient) -> None:
     statement = client.get("/fhir/metadata").json()
     by_type = {r["type"]: r for r in statement["rest"][0]["resource"]}
-    assert {o["name"] for o in by_type["Patient"]["operation"]} == {"everything", "validate"}
+    assert {o["name"] for o in by_type["Patient"]["operation"]} == {
+        "everything", "validate", "export",
+    }  # fmt: skip
+    assert {o["name"] for o in by_type["Group"]["operation"]} == {"validate", "export"}
     assert {o["name"] for o in by_type["Observation"]["operation"]} == {"validate"}
 
 

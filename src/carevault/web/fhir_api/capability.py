@@ -54,7 +54,7 @@ def capability_statement(base: str) -> dict[str, Any]:
                 "operation": [
                     {
                         "name": "export",
-                        "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
+                        "definition": f"{_BULK}/export",
                     }
                 ],
             }
@@ -84,11 +84,16 @@ def _resource(rtype: str) -> dict[str, Any]:
 
 
 def _type_operations(rtype: str) -> list[dict[str, str]]:
-    """$validate on every type; $everything on Patient (web/fhir_api/operations.py)."""
+    """$validate on every type; $everything on Patient (web/fhir_api/operations.py); the
+    patient- and group-level Bulk Data $export (web/fhir_api/bulk_export.py)."""
     found = [{"name": "validate", "definition": f"{_OPS}/Resource-validate"}]
     if rtype == "Patient":
         found.append({"name": "everything", "definition": f"{_OPS}/Patient-everything"})
+        found.append({"name": "export", "definition": f"{_BULK}/patient-export"})
+    if rtype == "Group":
+        found.append({"name": "export", "definition": f"{_BULK}/group-export"})
     return found
 
 
 _OPS = "http://hl7.org/fhir/OperationDefinition"
+_BULK = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition"
