@@ -6,7 +6,7 @@ import uvicorn
 
 from carevault.app import create_app
 from carevault.logging_setup import configure
-from carevault.privacy.validation_service import warm_up_in_background
+from carevault.privacy.validation_service import stop_strict_validation, warm_up
 from carevault.runtime import Runtime
 from carevault.settings import Settings
 
@@ -16,7 +16,7 @@ def run(settings: Settings, *, host: str, port: int) -> None:
     runtime = Runtime(settings)
     app = create_app(runtime, close_runtime=True)
     if settings.warm_strict_validation:
-        warm_up_in_background()
+        warm_up()
     uvicorn.run(
         app,
         host=host,
@@ -27,3 +27,4 @@ def run(settings: Settings, *, host: str, port: int) -> None:
         loop="uvloop",
         timeout_graceful_shutdown=5,
     )
+    stop_strict_validation()

@@ -7,7 +7,6 @@ value. The audit entry names the resource type only: nothing was read or stored.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +63,7 @@ def _check(
         structural += _unbound(rtype, resource)  # validate() stops before these
     issues = [ValidationIssue("error", where, text) for where, text in structural]
     seen = {(i.expression, i.message) for i in issues}
-    for where, text in strict_validation.problems(rtype, resource):
+    for where, text in strict_validation.check(rtype, resource):
         if (where, text) not in seen:
             seen.add((where, text))
             issues.append(ValidationIssue("error", where, text))
@@ -107,14 +106,11 @@ def _unwrap(payload: Any, mode: str | None) -> tuple[Any, str | None]:
     return payload, mode
 
 
-def warm_up_in_background() -> threading.Thread:
-    """Load the strict R4 models in a background thread, so the first $validate a user
-    sends does not wait the half-minute fhircraft takes to import."""
-    thread = threading.Thread(
-        target=strict_validation.model_for,
-        args=("Patient",),
-        name="carevault-validation-warm-up",
-        daemon=True,
-    )
-    thread.start()
-    return thread
+def warm_up() -> None:
+    """Have the strict-validation worker load its models now, on spare CPU, so the first
+    $validate a user sends does not wait the half-minute fhircraft takes to import."""
+    strict_validation.warm_up()
+
+
+def stop_strict_validation() -> None:
+    strict_validation.shutdown()

@@ -7,8 +7,10 @@ severity error). We take those per type from its registry, once, and keep them:
 a type and, in 0.9.0, refuses Consent (it reads Consent.provision.provision as a
 cardinality change), so the generated models are the dependable form of the same rules.
 
-Importing fhircraft loads its R4, R4B and R5 models (about 20 s on this machine), so it is
-imported on the first strict validation, not with the server.
+Importing fhircraft loads its R4, R4B and R5 models (20-40 s of CPU on this machine), holding
+the interpreter all along. So the checks run in a worker process of their own, at a lower
+CPU priority (`check`): the load never stalls the API's requests, and `warm_up` starts it
+when the server starts, on spare CPU.
 
 Messages name the element and the rule, never the value: the input may be PHI.
 """
@@ -16,8 +18,13 @@ Messages name the element and the rule, never the value: the input may be PHI.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import threading
+import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -56,6 +63,59 @@ def model_for(resource_type: str) -> type[BaseModel]:
             model = get_fhir_type(resource_type, _RELEASE)
             _models[resource_type] = model
     return model
+
+
+_WORKER_TIMEOUT_S = 300.0  # the first check waits for the models to load
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def check(resource_type: str, body: dict[str, Any]) -> list[Issue]:
+    """`problems`, run in the validation worker process."""
+    try:
+        return _worker().submit(problems, resource_type, body).result(_WORKER_TIMEOUT_S)
+    except (BrokenProcessPool, TimeoutError):
+        log.warning("the strict validation worker failed; it will be restarted")
+        shutdown()
+        return [(resource_type, "the strict validator could not check this resource")]
+
+
+def warm_up() -> None:
+    """Start the worker and have it load the models now, without waiting for it."""
+    _worker().submit(model_for, "Patient")
+
+
+def shutdown() -> None:
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _worker() -> ProcessPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            # spawn, not fork: the server's threads (committer, event loop) must not be copied
+            context = multiprocessing.get_context("spawn")
+            _pool = ProcessPoolExecutor(1, mp_context=context, initializer=_behind_the_api)
+        return _pool
+
+
+def _behind_the_api() -> None:
+    os.nice(10)  # loading and checking yield the CPU to the API's requests
+    if hasattr(os, "sched_setaffinity"):  # and may use any core, not only the server's
+        os.sched_setaffinity(0, range(os.cpu_count() or 1))
+    parent = os.getppid()
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    """The worker ends with the server, even mid-load (it is re-parented when the server exits)."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def problems(resource_type: str, body: dict[str, Any]) -> list[Issue]:
