@@ -41,7 +41,10 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 RESULTS = BENCH / "results"
-DATA = REPO.parent / "shared" / "data"
+DATA = next(
+    (p for p in (REPO.parent / "shared" / "data", Path("/work/shared/data")) if p.is_dir()),
+    REPO.parent / "shared" / "data",
+)  # beside the repository, else the workplace's copy
 DATASETS = {"synthea-10": False, "synthea-100": True}
 """Set → whether references to resources outside the set are kept (a partial export)."""
 PG_DIR = Path("/tmp/pg-bench-bulk")  # noqa: S108 (a fixed private cluster, as scripts/pg.sh wants)

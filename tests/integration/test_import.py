@@ -25,8 +25,8 @@ from carevault.runtime import Runtime
 from carevault.settings import Settings
 from carevault.transfer.sources import expand
 from tests.conftest import Clinic, make_site
+from tests.shared_data import DATA
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 SYNTHEA_10 = DATA / "synthea-10"
 SYNTHEA_100 = DATA / "synthea-100"
 NPI = "http://hl7.org/fhir/sid/us-npi"

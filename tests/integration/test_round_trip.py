@@ -21,8 +21,8 @@ import pytest
 
 from carevault.settings import Settings
 from tests.cli_process import run_cli
+from tests.shared_data import DATA
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 SETS = (DATA / "synthea-10", DATA / "synthea-100")
 SLUG = "synthea"
 
