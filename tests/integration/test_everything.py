@@ -7,15 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import orjson
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from carevault.audit.models import audit_entries
 from carevault.clock import ManualClock
 from carevault.privacy.minimum_necessary import FieldProfile, RoleProfiles
 from carevault.runtime import Runtime
+from tests.audit_rows import audit_of
 from tests.conftest import Clinic
 
 
@@ -81,20 +79,6 @@ def entries(bundle: dict[str, Any], mode: str) -> set[str]:
         for e in bundle.get("entry", [])
         if e["search"]["mode"] == mode
     }
-
-
-def audit_of(runtime: Runtime, response: Any) -> list[dict[str, Any]]:
-    with runtime.reader.connect() as conn:
-        rows = conn.execute(
-            sa.select(audit_entries).where(
-                audit_entries.c.request_id == response.headers["x-request-id"]
-            )
-        ).mappings()
-        return [
-            {**row, "resource_ids": orjson.loads(row["resource_ids"]),
-             "patient_ids": orjson.loads(row["patient_ids"])}
-            for row in rows
-        ]  # fmt: skip
 
 
 def everything_url(clinic: Clinic, patient_id: str | None = None) -> str:

@@ -6,14 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import orjson
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from carevault.audit.models import audit_entries
 from carevault.clock import ManualClock
 from carevault.privacy.minimum_necessary import FieldProfile, RoleProfiles
 from carevault.runtime import Runtime
+from tests.audit_rows import audit_of
 from tests.conftest import Clinic
 
 BASE = "http://testserver/fhir"
@@ -53,20 +51,6 @@ def all_pages(client: TestClient, url: str, headers: dict[str, str]) -> list[dic
         pages.append(response.json())
         url = next((k["url"] for k in pages[-1]["link"] if k["relation"] == "next"), "")
     return pages
-
-
-def audit_of(runtime: Runtime, response: Any) -> list[dict[str, Any]]:
-    with runtime.reader.connect() as conn:
-        rows = conn.execute(
-            sa.select(audit_entries).where(
-                audit_entries.c.request_id == response.headers["x-request-id"]
-            )
-        ).mappings()
-        return [
-            {**row, "resource_ids": orjson.loads(row["resource_ids"]),
-             "patient_ids": orjson.loads(row["patient_ids"])}
-            for row in rows
-        ]  # fmt: skip
 
 
 def test_every_version_newest_first(

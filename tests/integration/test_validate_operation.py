@@ -6,13 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from carevault.audit.models import audit_entries
 from carevault.runtime import Runtime
+from tests.audit_rows import audit_of
 from tests.conftest import Clinic
 
 # fhircraft reports invariants of severity warning (dom-6: no narrative) as Python warnings
@@ -58,16 +56,6 @@ def stored(client: TestClient, clinic: Clinic, rtype: str) -> int:
         f"/fhir/{rtype}", params={"_summary": "count"}, headers=clinic.north.headers()
     )
     return int(bundle.json()["total"])
-
-
-def audit_of(runtime: Runtime, response: Any) -> list[dict[str, Any]]:
-    with runtime.reader.connect() as conn:
-        rows = conn.execute(
-            sa.select(audit_entries).where(
-                audit_entries.c.request_id == response.headers["x-request-id"]
-            )
-        ).mappings()
-        return [{**row, "resource_ids": orjson.loads(row["resource_ids"])} for row in rows]
 
 
 def test_valid_resource_is_all_ok_and_not_stored(
