@@ -9,13 +9,14 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from carevault.fhir_types import DIRECTORY_TYPES, PATIENT_COMPARTMENT, SERVED_TYPES
 from tests.conftest import Clinic
 
-TYPES = (
-    "Patient", "Practitioner", "Organization", "Encounter", "Condition", "Observation",
-    "DocumentReference",
-)  # fmt: skip
+TYPES = SERVED_TYPES
 BASE = "http://testserver/fhir"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+CVX = "http://hl7.org/fhir/sid/cvx"
+CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 
 
 def sample(rtype: str, patient_id: str) -> dict[str, Any]:
@@ -42,13 +43,58 @@ def sample(rtype: str, patient_id: str) -> dict[str, Any]:
                               "subject": subject,
                               "content": [{"attachment": {"contentType": "text/plain",
                                                           "data": "aGVsbG8="}}]},
+        "PractitionerRole": {"resourceType": "PractitionerRole", "active": True,
+                             "code": [{"text": "general practice"}]},
+        "Location": {"resourceType": "Location", "status": "active", "name": "Harbor Clinic"},
+        "Medication": {"resourceType": "Medication", "status": "active",
+                       "code": {"coding": [{"system": RXNORM, "code": "860975"}]}},
+        "Group": {"resourceType": "Group", "type": "person", "actual": True,
+                  "member": [{"entity": subject}]},
+        "AllergyIntolerance": {"resourceType": "AllergyIntolerance", "patient": subject,
+                               "category": ["food"], "code": {"text": "peanut"}},
+        "Immunization": {"resourceType": "Immunization", "status": "completed", "patient": subject,
+                         "vaccineCode": {"coding": [{"system": CVX, "code": "140"}]},
+                         "occurrenceDateTime": "2024-03-05T10:00:00Z"},
+        "Procedure": {"resourceType": "Procedure", "status": "completed", "subject": subject,
+                      "code": {"coding": [{"system": "http://snomed.info/sct",
+                                           "code": "73761001"}]}},
+        "MedicationRequest": {"resourceType": "MedicationRequest", "status": "active",
+                              "intent": "order", "subject": subject,
+                              "medicationCodeableConcept": {"coding": [{"system": RXNORM,
+                                                                        "code": "860975"}]}},
+        "ServiceRequest": {"resourceType": "ServiceRequest", "status": "active",
+                           "intent": "order", "subject": subject,
+                           "code": {"coding": [{"system": "http://loinc.org",
+                                                "code": "2345-7"}]}},
+        "DiagnosticReport": {"resourceType": "DiagnosticReport", "status": "final",
+                             "subject": subject,
+                             "code": {"coding": [{"system": "http://loinc.org",
+                                                  "code": "24323-8"}]}},
+        "ImagingStudy": {"resourceType": "ImagingStudy", "status": "available",
+                         "subject": subject, "started": "2024-03-05T10:00:00Z"},
+        "Appointment": {"resourceType": "Appointment", "status": "booked",
+                        "start": "2024-04-01T09:00:00Z", "end": "2024-04-01T09:20:00Z",
+                        "participant": [{"actor": subject, "status": "accepted"}]},
+        "Communication": {"resourceType": "Communication", "status": "completed",
+                          "subject": subject, "payload": [{"contentString": "see you"}]},
+        "Consent": {"resourceType": "Consent", "status": "active", "patient": subject,
+                    "scope": {"coding": [{"system": CONSENT_SCOPE, "code": "patient-privacy"}]},
+                    "category": [{"coding": [{"system": "http://loinc.org",
+                                              "code": "59284-0"}]}]},
+        "Device": {"resourceType": "Device", "status": "active", "patient": subject,
+                   "deviceName": [{"name": "glucose meter", "type": "user-friendly-name"}]},
+        "QuestionnaireResponse": {"resourceType": "QuestionnaireResponse",
+                                  "status": "completed", "subject": subject},
+        "Invoice": {"resourceType": "Invoice", "status": "issued", "subject": subject,
+                    "totalNet": {"value": 120.5, "currency": "USD"}},
+        "CareTeam": {"resourceType": "CareTeam", "status": "active", "subject": subject},
     }  # fmt: skip
     return samples[rtype]
 
 
 def role_for(rtype: str) -> str:
     """Practitioners write clinical data; the practice admin runs the directory types."""
-    return "practice-admin" if rtype in ("Practitioner", "Organization") else "practitioner"
+    return "practice-admin" if rtype in DIRECTORY_TYPES else "practitioner"
 
 
 def headers(clinic: Clinic, rtype: str, **extra: str) -> dict[str, str]:
@@ -197,7 +243,7 @@ def _delete_leaves_a_tombstone_and_history_is_newest_first(
     assert found.json()["total"] == 0
 
 
-# One test per interaction, one subtest per type (one clinic set-up for all seven).
+# One test per interaction, one subtest per type (one clinic set-up for all of them).
 
 
 def test_create_then_read_and_vread(
@@ -264,3 +310,31 @@ def test_vread_with_a_non_numeric_version_is_not_found(client: TestClient, clini
     response = client.get(f"/fhir/Patient/{rid}/_history/abc", headers=headers(clinic, "Patient"))
     assert response.status_code == 404
     assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_each_clinical_type_lands_in_its_patients_compartment(
+    client: TestClient, clinic: Clinic, subtests: pytest.Subtests
+) -> None:
+    """The element naming the patient (subject, patient, participant.actor) files the resource
+    in that patient's compartment: their own user reads it, another patient's user cannot."""
+    site = clinic.north
+    for rtype in (t for t in PATIENT_COMPARTMENT if t != "Patient"):
+        with subtests.test(msg=rtype):
+            ids = {}
+            for patient in (site.patient_id, site.other_patient_id):
+                response = client.post(
+                    f"/fhir/{rtype}", json=sample(rtype, patient), headers=site.headers()
+                )
+                assert response.status_code == 201, response.text
+                ids[patient] = response.json()["id"]
+            mine = client.get(
+                f"/fhir/{rtype}/{ids[site.patient_id]}", headers=site.headers("patient")
+            )
+            assert mine.status_code == 200
+            theirs = client.get(
+                f"/fhir/{rtype}/{ids[site.other_patient_id]}", headers=site.headers("patient")
+            )
+            assert theirs.status_code == 404
+    # a cohort names other patients: never the patient's to read
+    group = client.get("/fhir/Group", headers=site.headers("patient"))
+    assert group.status_code == 403

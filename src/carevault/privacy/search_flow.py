@@ -18,6 +18,7 @@ from carevault.identity.models import Actor
 from carevault.identity.permissions import fhir_permission
 from carevault.privacy.paging import PAGE_LIFETIME, PageState, open_page, seal_page
 from carevault.privacy.services import GateServices
+from carevault.records import snapshots
 from carevault.records.includes import MAX_INCLUDED
 from carevault.records.params import SUPPORTED_TYPES
 from carevault.records.searching import Cursor, Page
@@ -102,8 +103,8 @@ class SearchFlow:
         tenant_id, user_id = self._actor.tenant_id, self._actor.user_id
 
         def write(conn: Connection) -> None:
-            self._s.store.save_snapshot(
-                conn, tenant_id, user_id, snapshot_id, rtype, ids,
+            snapshots.write(
+                conn, self._s.vault, tenant_id, user_id, snapshot_id, rtype, ids,
                 expires_at=isoformat(now + PAGE_LIFETIME), now=isoformat(now),
             )  # fmt: skip
 

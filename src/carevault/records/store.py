@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Row, select
 
 from carevault.crypto.vault import Vault
 from carevault.errors import Conflict, Invalid, PreconditionFailed, Unprocessable
-from carevault.records import indexing, sealing, search, searching, snapshots, statements
+from carevault.records import indexing, sealing, search, searching, statements
 from carevault.records.models import resources
 from carevault.records.params import COMPARTMENT_PATHS, IN_COMPARTMENT, SUPPORTED_TYPES
 from carevault.records.sealing import Version as Version  # the store's unit, re-exported
@@ -87,24 +87,6 @@ class RecordStore:
             return self.open_row(scope.tenant_id, row)
 
         return searching.run(conn, self._vault, scope, rtype, request, opener)
-
-    def save_snapshot(
-        self,
-        conn: Connection,
-        tenant_id: str,
-        user_id: str,
-        snapshot_id: str,
-        rtype: str,
-        ids: Sequence[str],
-        *,
-        expires_at: str,
-        now: str,
-    ) -> None:
-        """Keep a sorted search's ordered ids for its later pages (run by the group committer)."""
-        snapshots.write(
-            conn, self._vault, tenant_id, user_id, snapshot_id, rtype, ids,
-            expires_at=expires_at, now=now,
-        )  # fmt: skip
 
     def match_ids(
         self,
