@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 from carevault.database import metadata
@@ -53,8 +54,11 @@ users = Table(
     Column("patient_id", String(64), nullable=True),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", String(32), nullable=False),
-    # Room for the access issue: MFA secrets (sealed), lockout, sessions.
     Column("mfa_sealed", LargeBinary, nullable=True),
+    # The Practitioner resource a workforce user is (care-team rules, snooping checks).
+    Column("practitioner_id", String(64), nullable=True),
+    # Named in advance as allowed to break the glass (emergency access).
+    Column("may_break_glass", Boolean, nullable=False, default=False, server_default=false()),
     ForeignKeyConstraint(["tenant_id"], ["tenants.tenant_id"]),
     Index("ix_users_email", "tenant_id", "email_hash", unique=True),
 )

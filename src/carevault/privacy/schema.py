@@ -4,6 +4,8 @@ only the gate's package imports records/."""
 from carevault.audit import models as _audit_models  # noqa: F401  (registers tables)
 from carevault.database import metadata
 from carevault.identity import models as _identity_models  # noqa: F401
+from carevault.identity import tenant_policy as _tenant_policy  # noqa: F401
+from carevault.messaging import models as _messaging_models  # noqa: F401
 from carevault.privacy import export_models as _export_models  # noqa: F401
 from carevault.records import models as _record_models  # noqa: F401
 

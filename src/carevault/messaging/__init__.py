@@ -1,0 +1,1 @@
+"""The one notification service: an outbox written with the event, templates, SMTP delivery."""
