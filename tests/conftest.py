@@ -24,6 +24,9 @@ from carevault.identity.models import TenantKind, system_actor
 from carevault.identity.permissions import Role
 from carevault.runtime import Runtime, alembic_config, initialize
 from carevault.settings import Settings
+from tests.smtp_sink import mail_runtime, mail_settings, smtp_sink
+
+__all__ = ["mail_runtime", "mail_settings", "smtp_sink"]  # fixtures: a real local SMTP sink
 
 PG_URL = os.environ.get("CAREVAULT_TEST_PG_URL")
 REQUIRE_PG = os.environ.get("CAREVAULT_REQUIRE_PG") == "1"

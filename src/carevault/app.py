@@ -18,18 +18,25 @@ from carevault.errors import CareVaultError
 from carevault.privacy.gate import RequestInfo
 from carevault.runtime import Runtime
 from carevault.web import outcome
+from carevault.web.access_api import router as access_router
+from carevault.web.admin_api import router as admin_router
+from carevault.web.audit_api import router as audit_router
+from carevault.web.auth_api import router as auth_router
 from carevault.web.fhir_api.bulk_export import router as bulk_export_router
 from carevault.web.fhir_api.openapi import install as describe_fhir_api
 from carevault.web.fhir_api.operations import router as operations_router
 from carevault.web.fhir_api.routes import router as fhir_router
 from carevault.web.fhir_api.transactions import router as bundle_router
 from carevault.web.middleware import RequestMiddleware
+from carevault.web.oversight_api import router as oversight_router
 from carevault.web.refusals import audit_anonymous_refusal, bearer_token
 
 
 def create_app(runtime: Runtime, *, close_runtime: bool = False) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if close_runtime:  # the served app owns its runtime: it runs the background scans
+            runtime.start_sentinel()
         yield
         if close_runtime:
             runtime.close()
@@ -42,10 +49,15 @@ def create_app(runtime: Runtime, *, close_runtime: bool = False) -> FastAPI:
         redoc_url=None,  # the FHIR API documents itself at /fhir/metadata
     )
     app.state.runtime = runtime
+    app.include_router(auth_router)  # /auth: sign-in, sessions, factors, password reset
+    app.include_router(admin_router)  # /admin: the account administrator
+    app.include_router(audit_router)  # /fhir/AuditEvent (read-only), before /fhir/{rtype}
     app.include_router(bulk_export_router)  # before the generic /fhir/{rtype} routes
     app.include_router(bundle_router)  # POST /fhir, before the generic /fhir routes
     app.include_router(operations_router)  # {type}/_history, $everything, $validate
     app.include_router(fhir_router)
+    app.include_router(oversight_router)  # /privacy: snooping alerts, restricted patients
+    app.include_router(access_router)  # /access: break-glass, representatives; its review
     describe_fhir_api(app)  # /openapi.json: the FHIR API as it behaves
 
     @app.get("/health", include_in_schema=False)

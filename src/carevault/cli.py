@@ -13,9 +13,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from carevault.audit.checkpoints import BadCheckpoint
+from carevault.audit.commands import load_exported
+from carevault.audit.commands import register as register_audit_commands
 from carevault.errors import CareVaultError
-from carevault.identity.models import TenantKind
+from carevault.identity.account_base import Client
+from carevault.identity.models import TenantKind, system_actor
 from carevault.identity.permissions import Purpose, Role
+from carevault.messaging.models import MessageState
+from carevault.privacy.access_commands import register as register_access_commands
 from carevault.privacy.importer import OnError
 from carevault.runtime import NotInitialized, Runtime, initialize
 from carevault.settings import Settings
@@ -30,11 +36,17 @@ user_app = typer.Typer(no_args_is_help=True, help="Users of a tenant.")
 token_app = typer.Typer(no_args_is_help=True, help="Bearer tokens for programs.")
 audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit trail.")
 keys_app = typer.Typer(no_args_is_help=True, help="The master key and the key store.")
+privacy_app = typer.Typer(no_args_is_help=True, help="Oversight: snooping alerts.")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
+db_app = typer.Typer(no_args_is_help=True, help="Database roles (PostgreSQL).")
+app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(privacy_app, name="privacy")
+notifications_app = typer.Typer(no_args_is_help=True, help="The notification outbox (email).")
+app.add_typer(notifications_app, name="notifications")
 
 err = Console(stderr=True)
 
@@ -119,6 +131,21 @@ def user_create(
         found = rt.identity.tenant_by_slug(tenant)
         user_id = rt.identity.create_user(found, email, role, password=password, patient_id=patient)
         Console().print(f"user {user_id} created with role {role.value}")
+
+
+@user_app.command("set-password")
+def user_set_password(
+    tenant: Annotated[str, typer.Option(help="Tenant slug")],
+    email: Annotated[str, typer.Option(help="The user's sign-in email")],
+) -> None:
+    """Set a user's password (asked for, never an argument); ends the user's sessions."""
+    password = getpass.getpass("new password: ")
+    with opened() as rt:
+        found = rt.identity.tenant_by_slug(tenant)
+        user_id = rt.identity.user_id_by_email(found, email)
+        actor = system_actor(found.tenant_id, "cli set-password")
+        rt.accounts.admin.set_password(actor, user_id, password, Client())
+        Console().print(f"password set for user {user_id}; their sessions ended")
 
 
 @token_app.command("create")
@@ -208,8 +235,15 @@ def export(
 @audit_app.command("verify")
 def audit_verify(
     tenant: Annotated[str | None, typer.Option(help="Tenant slug (default: every chain)")] = None,
+    checkpoint: Annotated[
+        list[Path] | None, typer.Option(help="An exported checkpoint file to check, repeatable")
+    ] = None,
 ) -> None:
-    """Verify the audit chain(s); exit 1 naming the first bad entry, else 0 with a count."""
+    """Verify the audit chain(s) and signed checkpoints; exit 1 naming the first bad entry."""
+    try:
+        exported = load_exported(checkpoint or [])
+    except BadCheckpoint as exc:
+        raise fail(str(exc)) from None
     with opened() as rt:
         if tenant:
             chains = [(tenant, rt.identity.tenant_by_slug(tenant).tenant_id)]
@@ -219,7 +253,8 @@ def audit_verify(
             ]
         bad = False
         for label, tenant_id in chains:
-            result = rt.audit_verification(tenant_id)
+            with rt.reader.connect() as conn:
+                result = rt.audit.verify(conn, tenant_id, exported)
             if result.ok:
                 Console().print(f"{label}: {result.verified} entries verified")
             else:
@@ -281,6 +316,117 @@ def keys_escrow(
     with os.fdopen(fd, "wb") as fh:
         fh.write(document)
     Console().print(f"master key escrowed to {out}; keep it and its passphrase apart from the data")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    tenant: Annotated[
+        list[str] | None, typer.Option(help="Re-wrap this tenant's data keys (repeatable)")
+    ] = None,
+    master: Annotated[
+        bool, typer.Option("--master", help="Re-wrap every tenant key under a new master key")
+    ] = False,
+) -> None:
+    """Re-wrap keys under new wrapping keys; no data is re-encrypted, search and audit keep."""
+    if not tenant and not master:
+        raise fail("name --tenant SLUG and/or --master")
+    out = Console()
+    with opened() as rt:
+        for slug in tenant or []:
+            found = rt.identity.tenant_by_slug(slug)
+            done = rt.keys.rotate_tenant(system_actor(found.tenant_id, "keys rotate"))
+            out.print(
+                f"{slug}: key-encryption key v{done.new_version}, "
+                f"{done.rewrapped} data keys re-wrapped"
+            )
+        if master:
+            moved = rt.keys.rotate_master("keys rotate --master")
+            out.print(
+                f"master key rotated ({moved.old_fingerprint} -> {moved.new_fingerprint}); "
+                f"{moved.rewrapped} keys re-wrapped"
+            )
+            err.print(
+                "[yellow]escrow files of the old master key open nothing now: run "
+                "`carevault keys escrow --out NEW_FILE` and store it apart from the data[/yellow]"
+            )
+
+
+@keys_app.command("shred-patient")
+def keys_shred_patient(
+    patient_id: Annotated[str, typer.Argument(help="The Patient resource id")],
+    tenant: Annotated[str, typer.Option(help="The tenant's slug")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+) -> None:
+    """Destroy one patient's data key: their data becomes unreadable in every copy and backup."""
+    if not yes:
+        typer.confirm(
+            f"Destroy the data key of Patient/{patient_id} in {tenant}? This cannot be undone",
+            abort=True,
+        )
+    with opened() as rt:
+        found = rt.identity.tenant_by_slug(tenant)
+        report = rt.keys.shred_patient(
+            system_actor(found.tenant_id, "keys shred-patient"), patient_id
+        )
+    Console().print(
+        f"Patient/{patient_id}: {report.resources_removed} resources removed, data key "
+        f"{'destroyed' if report.key_destroyed else 'already gone'}"
+    )
+    if not report.wal_truncated:
+        err.print(
+            "[yellow]the key store WAL was busy; it is truncated at the next shred or "
+            "restart[/yellow]"
+        )
+
+
+@privacy_app.command("scan")
+def privacy_scan(
+    tenant: Annotated[str | None, typer.Option(help="Tenant slug (default: every tenant)")] = None,
+) -> None:
+    """Scan new audit entries for snooping now; prints entries walked and alerts raised."""
+    with opened() as rt:
+        if tenant:
+            found = rt.identity.tenant_by_slug(tenant)
+            reports = [rt.oversight.sentinel.scan(found.tenant_id)]
+        else:
+            reports = rt.oversight.scan_all()
+    for report in reports:
+        # ids and counts only: plain tab-separated lines, scripts read this
+        typer.echo(f"{report.tenant_id}\t{report.entries} entries\t{len(report.raised)} alerts")
+
+
+@notifications_app.command("send")
+def notifications_send() -> None:
+    """Deliver the notifications that are due now; exit 1 if no SMTP server is configured."""
+    with opened() as rt:
+        report = rt.notifications.deliver_due(limit=10_000)
+    if not report.configured:
+        raise fail(f"no SMTP server is configured (CAREVAULT_SMTP_HOST); "
+                   f"{report.pending} due messages stay pending", code=1)  # fmt: skip
+    typer.echo(f"{report.messages} messages: {report.sent} sent, {report.temporary} to retry, "
+               f"{report.permanent} refused")  # fmt: skip
+
+
+@notifications_app.command("list")
+def notifications_list(
+    tenant: Annotated[str, typer.Option(help="Tenant slug")],
+    state: Annotated[MessageState | None, typer.Option(help="Only this state")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first")] = 200,
+) -> None:
+    """List a tenant's notifications: ids, templates, states; never an address."""
+    with opened() as rt:
+        found = rt.identity.tenant_by_slug(tenant)
+        messages = rt.notifications.list_messages(found.tenant_id, state, limit)
+    for m in messages:
+        # plain tab-separated lines: scripts read this; a user recipient is a user id
+        typer.echo(f"{m.created_at}\t{m.message_id}\t{m.template}\t{m.recipient_kind}:"
+                   f"{m.recipient}\t{m.state}\t{m.attempts}\t{m.next_attempt_at}")  # fmt: skip
+
+
+register_audit_commands(audit_app, db_app, opened)
+access_app = typer.Typer(no_args_is_help=True, help="Representatives, care links, break-glass.")
+app.add_typer(access_app, name="access")
+register_access_commands(access_app, opened)
 
 
 def main() -> None:

@@ -22,12 +22,23 @@ from carevault.committer import GroupCommitter
 from carevault.crypto.keystore import VENDOR_CHAIN
 from carevault.crypto.vault import Vault
 from carevault.database import analyze, make_engine
+from carevault.identity.account_base import AccountDeps
+from carevault.identity.accounts import AccountService
 from carevault.identity.models import Actor
 from carevault.identity.service import IdentityService
+from carevault.identity.webauthn_factor import RelyingParty
+from carevault.messaging.sender import NotificationSender
+from carevault.messaging.service import NotificationService
+from carevault.privacy.break_glass import BreakGlass
 from carevault.privacy.bulk_jobs import BulkExports
 from carevault.privacy.gate import Gate, RequestInfo
-from carevault.privacy.minimum_necessary import MinimumNecessary, RoleProfiles
+from carevault.privacy.minimum_necessary import MinimumNecessary
+from carevault.privacy.oversight.background import Oversight
+from carevault.privacy.oversight.rules import VolumeRule
+from carevault.privacy.profiles.loader import load_profiles
+from carevault.privacy.relationships import Representations
 from carevault.privacy.services import GateServices
+from carevault.privacy.shredding import KeyCustody
 from carevault.settings import Settings
 
 log = logging.getLogger("carevault")
@@ -102,14 +113,51 @@ class Runtime:
             clock=self.clock,
             default_count=settings.search_default_count,
             max_count=settings.search_max_count,
-            minimum_necessary=minimum_necessary or RoleProfiles(),
+            minimum_necessary=minimum_necessary or load_profiles(),
         )
         self.audit = self.gate_services.audit
         self.identity = IdentityService(
             self.reader, self.committer, self.vault, self.clock, self.audit
         )
+        # Sign-in, sessions, second factors, password reset, account administration.
+        self.accounts = AccountService(
+            AccountDeps(
+                self.reader,
+                self.committer,
+                self.vault,
+                self.clock,
+                self.audit,
+                RelyingParty.from_origin(settings.public_origin),
+            ),
+            self.identity,
+        )
+        self.identity.session_authenticator = self.accounts.authenticate_session
+        # Crypto-shredding and key rotation, audited (`carevault keys ...`).
+        self.keys = KeyCustody(self.gate_services)
         # Bulk $export jobs: one worker thread, running each job as its requester.
         self.exports = BulkExports(self.gate_services, settings.home, self.gate)
+        # Notifications: the outbox is delivered by deliver_due(), or by the sender thread
+        # that `carevault serve` starts (start_notification_sender).
+        self.notifications = NotificationService(
+            self.reader, self.committer, self.vault, self.clock, self.audit, settings
+        )
+        self._notification_sender: NotificationSender | None = None
+        # Reach beyond one's own record: emergency grants, representatives, workforce links.
+        self.break_glass = BreakGlass(self.gate_services)
+        self.representations = Representations(
+            self.gate_services, lambda actor, pid: self.gate(actor).read("Patient", pid)
+        )
+        # Snooping alerts: the sentinel reads the audit chain after the fact (start_sentinel).
+        self.oversight = Oversight(
+            self.gate_services,
+            self.gate,
+            VolumeRule(
+                settings.snooping_volume_multiplier,
+                settings.snooping_volume_floor,
+                settings.snooping_volume_window_days,
+            ),
+            interval_seconds=settings.snooping_scan_seconds,
+        )
 
     def gate(self, actor: Actor, request: RequestInfo | None = None) -> Gate:
         return Gate(self.gate_services, actor, request or RequestInfo())
@@ -125,7 +173,22 @@ class Runtime:
     def escrow_master_key(self, passphrase: str) -> bytes:
         return self.vault.escrow(passphrase)
 
+    def start_sentinel(self) -> None:
+        """Scan the audit chains in the background (the served app; tests call scan())."""
+        self.oversight.start()
+
+    def start_notification_sender(self) -> None:
+        """Deliver due notifications every few seconds in the background (the served app)."""
+        if self._notification_sender is None:
+            self._notification_sender = NotificationSender(
+                self.notifications, self.settings.notifications_poll_seconds
+            )
+            self._notification_sender.start()
+
     def close(self) -> None:
+        if self._notification_sender is not None:
+            self._notification_sender.stop()  # before the committer: a round records its sends
+        self.oversight.close()  # before the committer: a scan in flight finishes its write
         self.exports.close()  # before the committer: a stopped job records its failure
         self.committer.close()
         self.reader.dispose()

@@ -15,6 +15,8 @@ def run(settings: Settings, *, host: str, port: int) -> None:
     configure(settings.log_dir)
     runtime = Runtime(settings)
     app = create_app(runtime, close_runtime=True)
+    # Stopped by runtime.close() when the app shuts down; without SMTP, messages stay pending.
+    runtime.start_notification_sender()
     if settings.warm_strict_validation:
         warm_up()
     uvicorn.run(

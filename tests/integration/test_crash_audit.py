@@ -7,12 +7,17 @@ every response that arrived (no response leaves before its entry is durable), an
 `carevault audit verify` must pass (the chains survive the crash). The cycle repeats on the
 same data folder.
 
-Iterations: CAREVAULT_CRASH_ITERATIONS, else 2; the `slow` case runs 20 under `-m slow`.
+After each restart also: every acknowledged write (a 200/201 to a create or update) is
+stored at its acknowledged version, and no stored version lacks the audit entry of the write
+that made it (read straight from resource_versions and audit_entries).
+
+Iterations: CAREVAULT_CRASH_ITERATIONS, else 2; the `slow` case runs 50 under `-m slow`.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import socket
@@ -21,6 +26,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,11 +40,12 @@ from tests.integration.test_cli import Cli, carevault_executable
 
 PG_URL = os.environ.get("CAREVAULT_TEST_PG_URL")
 ITERATIONS = int(os.environ.get("CAREVAULT_CRASH_ITERATIONS", "2"))
-SLOW_ITERATIONS = 20
+SLOW_ITERATIONS = 50
 THREADS = 8
 RESPONSES_BEFORE_KILL = 160
 """The kill comes once this many answers arrived; the threads are still sending then."""
 STARTUP_SECONDS = 60.0
+WRITES = frozenset({"create", "update", "observe"})
 
 
 @dataclass
@@ -57,6 +64,8 @@ class Load:
     tenant_id: str
     answered: list[Answered] = field(default_factory=list)
     patients: list[str] = field(default_factory=list)
+    acknowledged: list[tuple[str, str, int]] = field(default_factory=list)
+    """(type, id, version) of every create and update answered 200/201."""
     early_errors: list[str] = field(default_factory=list)
     enough: threading.Event = field(default_factory=threading.Event)
     killed: threading.Event = field(default_factory=threading.Event)
@@ -64,6 +73,11 @@ class Load:
 
     def record(self, response: httpx.Response, kind: str) -> None:
         request_id = response.headers.get("x-request-id")
+        if kind in WRITES and response.status_code in (200, 201):
+            body = response.json()
+            ack = (body["resourceType"], body["id"], int(body["meta"]["versionId"]))
+            with self.lock:
+                self.acknowledged.append(ack)
         with self.lock:
             if request_id is None:
                 self.early_errors.append(f"{kind}: {response.status_code} without X-Request-ID")
@@ -187,6 +201,32 @@ class Deployment:
         with psycopg.connect(_libpq(self.database_url)) as pg:
             return dict(pg.execute(query).fetchall())
 
+    def rows(self, query: str) -> list[tuple[object, ...]]:
+        if self.database_url is None:
+            uri = f"file:{self.cli.home / 'carevault.db'}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True)
+            try:
+                return list(conn.execute(query).fetchall())
+            finally:
+                conn.close()
+        with psycopg.connect(_libpq(self.database_url)) as pg:
+            return list(pg.execute(query).fetchall())
+
+    def versions(self) -> set[tuple[str, str, int]]:
+        """Every stored version (type, id, version), straight from resource_versions."""
+        query = "SELECT resource_type, resource_id, version_id FROM resource_versions"
+        return {(str(t), str(i), int(str(v))) for t, i, v in self.rows(query)}
+
+    def audited_writes(self) -> Counter[tuple[str, str]]:
+        """(type, id) -> how many successful create/update/delete entries name it."""
+        query = ("SELECT resource_type, resource_ids FROM audit_entries WHERE outcome = "
+                 "'success' AND action IN ('create', 'update', 'delete', 'import')")  # fmt: skip
+        found: Counter[tuple[str, str]] = Counter()
+        for rtype, ids in self.rows(query):
+            for rid in json.loads(str(ids)):
+                found[str(rtype), rid] += 1
+        return found
+
 
 def _libpq(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
@@ -294,12 +334,28 @@ def check_every_answer_is_audited(dep: Deployment, load: Load) -> None:
     assert wrong == [], "each entry records the status that was answered"
 
 
+def check_every_acknowledged_write_is_there(dep: Deployment, load: Load) -> None:
+    """After the kill: each write answered 200/201 is stored at its acknowledged version,
+    and no stored version lacks the audit entry of the write that made it."""
+    assert load.acknowledged, "the load made acknowledged writes"
+    stored = dep.versions()
+    lost = [ack for ack in load.acknowledged if ack not in stored]
+    assert lost == [], f"{len(lost)} acknowledged writes are not in the database: {lost[:5]}"
+    audited = dep.audited_writes()
+    newest: dict[tuple[str, str], int] = {}
+    for rtype, rid, version in stored:
+        newest[rtype, rid] = max(version, newest.get((rtype, rid), 0))
+    unaudited = [(k, v, audited[k]) for k, v in newest.items() if audited[k] < v]
+    assert unaudited == [], f"versions without their audit entry: {unaudited[:5]}"
+
+
 def run_cycles(dep: Deployment, iterations: int) -> None:
     token = provision(dep)
     total = 0
     for cycle in range(iterations):
         load = crash_cycle(dep, token, cycle)
         check_every_answer_is_audited(dep, load)
+        check_every_acknowledged_write_is_there(dep, load)
         total += len(load.answered)
         verified = dep.cli("audit", "verify", env=dep.env)
         assert verified.code == 0, verified

@@ -1,45 +1,66 @@
-"""The minimum-necessary hook cuts resources to a profile before they leave the gate."""
+"""Cutting a resource to a profile: kept elements and their `_x` twins stay, narrative and
+notes go, a withheld type leaves with its identity only, and every cut is marked REDACTED."""
 
 from __future__ import annotations
 
 import orjson
 
 from carevault.identity.models import Actor
-from carevault.identity.permissions import Purpose, Role
-from carevault.privacy.minimum_necessary import FULL, FieldProfile, RoleProfiles
+from carevault.identity.permissions import ROLE_PERMISSIONS, Purpose, Role
+from carevault.privacy.minimum_necessary import FULL, FieldProfile
+from carevault.privacy.profiles.loader import load_profiles
 
-BODY = orjson.dumps(
-    {
-        "resourceType": "Patient",
-        "id": "p1",
-        "meta": {"versionId": "2"},
-        "name": [{"family": "Doe"}],
-        "birthDate": "1970-01-01",
-        "telecom": [{"value": "555"}],
-    }
-)
+ENCOUNTER = {
+    "resourceType": "Encounter", "id": "e1", "meta": {"versionId": "1"}, "status": "finished",
+    "_status": {"extension": [{"url": "x", "valueString": "y"}]},
+    "class": {"code": "AMB"}, "reasonCode": [{"text": "private"}],
+    "text": {"status": "generated", "div": "<div>private</div>"},
+}  # fmt: skip
 
 
-def _actor(role: Role, purpose: Purpose) -> Actor:
-    return Actor("t", "u", role, purpose, frozenset())
+def actor(role: Role, purpose: Purpose) -> Actor:
+    return Actor("t", "u", role, purpose, ROLE_PERMISSIONS[role])
 
 
-def test_full_profile_returns_the_same_bytes() -> None:
-    assert FULL.is_full
-    assert FULL.apply("Patient", BODY) is BODY
-
-
-def test_a_profile_keeps_only_listed_elements_and_marks_the_redaction() -> None:
-    profile = FieldProfile({"Patient": frozenset({"name"})})
-    cut = orjson.loads(profile.apply("Patient", BODY))
-    assert set(cut) == {"resourceType", "id", "meta", "name"}
+def test_keep_cuts_and_marks() -> None:
+    profile = FieldProfile({"Encounter": frozenset({"status", "class"})})
+    cut = orjson.loads(profile.apply("Encounter", orjson.dumps(ENCOUNTER)))
+    assert set(cut) == {"resourceType", "id", "meta", "status", "_status", "class"}
+    assert cut["meta"]["versionId"] == "1"
     assert cut["meta"]["security"][0]["code"] == "REDACTED"
-    # types the profile does not list pass whole
-    assert profile.apply("Organization", b'{"a":1}') == b'{"a":1}'
+    # other types are untouched
+    assert profile.apply("Patient", b'{"resourceType":"Patient"}') == b'{"resourceType":"Patient"}'
 
 
-def test_profiles_are_chosen_by_role_and_purpose() -> None:
-    billing = FieldProfile({"Patient": frozenset({"name"})})
-    profiles = RoleProfiles(by_role_purpose={("staff", "HPAYMT"): billing})
-    assert profiles.profile_for(_actor(Role.STAFF, Purpose.HPAYMT)) is billing
-    assert profiles.profile_for(_actor(Role.STAFF, Purpose.TREAT)) is FULL
+def test_withheld_type_leaves_with_its_identity_only() -> None:
+    profile = FieldProfile(withheld=frozenset({"Encounter"}))
+    cut = orjson.loads(profile.apply("Encounter", orjson.dumps(ENCOUNTER)))
+    assert set(cut) == {"resourceType", "id", "meta"}
+    assert profile.withholds("Encounter")
+    assert not FULL.withholds("Encounter")
+    perms = frozenset({"fhir:Encounter:read", "fhir:Encounter:write", "fhir:Patient:read"})
+    assert profile.readable_permissions(perms) == perms - {"fhir:Encounter:read"}
+
+
+def test_shipped_profiles_by_role_and_purpose() -> None:
+    profiles = load_profiles()
+    billing = profiles.profile_for(actor(Role.STAFF, Purpose.HPAYMT))
+    assert billing.name == "billing"
+    for clinical in ("Observation", "DocumentReference", "DiagnosticReport", "ImagingStudy",
+                     "Communication", "QuestionnaireResponse"):  # fmt: skip
+        assert billing.withholds(clinical)
+    assert "reasonCode" not in billing.keep["Encounter"]
+    assert {"name", "birthDate", "address"} <= billing.keep["Patient"]
+    assert {"deceasedBoolean", "deceasedDateTime"} <= billing.keep["Patient"]
+    assert not billing.withholds("Organization")
+    assert "Organization" not in billing.keep
+    for kept in billing.keep.values():
+        assert not kept & {"text", "note", "contained"}
+    assert profiles.profile_for(actor(Role.PRACTITIONER, Purpose.TREAT)).is_full
+    assert profiles.profile_for(actor(Role.STAFF, Purpose.TREAT)).is_full
+    assert profiles.profile_for(actor(Role.PATIENT, Purpose.PATRQT)).is_full
+    operations = profiles.profile_for(actor(Role.STAFF, Purpose.HOPERAT))
+    assert "payload" not in operations.keep["Communication"]
+    admin = profiles.profile_for(actor(Role.PRACTICE_ADMIN, Purpose.HOPERAT))
+    assert admin.withholds("Patient")
+    assert not admin.withholds("Practitioner")

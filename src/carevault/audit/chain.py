@@ -4,14 +4,16 @@ Each entry's hash is an HMAC (key from the key store, not the database) over the
 previous hash and the entry's own fields, seq included. Someone who can edit the
 database but not read the key store cannot forge a consistent chain: an edit,
 deletion or reordering breaks it at the first entry touched, and a truncation
-leaves the head record pointing past the last entry.
+leaves the head record pointing past the last entry. Beyond the chain, signed
+checkpoints (checkpoints.py) catch a truncation or restore that rewrites the head too,
+and after a purge verification starts at a signed anchor instead of the genesis.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -121,15 +123,41 @@ def start_chain(conn: Connection, key: bytes, tenant_id: str) -> None:
     )
 
 
-def append(conn: Connection, key: bytes, tenant_id: str, records: Iterable[AuditRecord]) -> int:
+CheckpointHook = Callable[[Connection, str, int, str, str], None]
+"""(conn, tenant_id, seq, entry_hash, recorded_at): writes a signed checkpoint."""
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """Where the chain starts after a purge: the seq and hash of the last removed entry."""
+
+    seq: int
+    entry_hash: str
+
+
+GENESIS_ANCHOR = Anchor(0, GENESIS)
+
+
+def append(
+    conn: Connection,
+    key: bytes,
+    tenant_id: str,
+    records: Iterable[AuditRecord],
+    *,
+    checkpoint: CheckpointHook | None = None,
+    checkpoint_every: int = 1000,
+) -> int:
     """Append records to the tenant's chain inside the caller's transaction; returns the last seq.
 
     The head row is locked (FOR UPDATE) so concurrent writers in other processes queue up.
+    When the appended entries cross a multiple of `checkpoint_every`, `checkpoint` signs the
+    new head in the same transaction.
     """
     head = conn.execute(_LOCK_HEAD, {"tenant_id": tenant_id}).one_or_none()
     if head is None:
         raise LookupError(f"no audit chain for tenant {tenant_id}")
     seq, prev = int(head.seq), str(head.entry_hash)
+    start = seq
     rows = []
     for record in records:
         seq += 1
@@ -146,6 +174,8 @@ def append(conn: Connection, key: bytes, tenant_id: str, records: Iterable[Audit
             {"chain": tenant_id, "new_seq": seq, "new_hash": prev,
              "new_mac": _head_mac(key, tenant_id, seq, prev)},
         )  # fmt: skip
+        if checkpoint is not None and seq // checkpoint_every > start // checkpoint_every:
+            checkpoint(conn, tenant_id, seq, prev, rows[-1]["recorded_at"])
     return seq
 
 
@@ -155,16 +185,26 @@ class Verification:
     verified: int
     first_bad_seq: int | None = None
     problem: str | None = None
+    head_seq: int = 0
+    head_hash: str = GENESIS
 
     @property
     def ok(self) -> bool:
         return self.problem is None
 
 
-def verify(conn: Connection, key: bytes, tenant_id: str, *, batch: int = 5000) -> Verification:
-    """Walk the chain in order; name the first entry that was altered, deleted or reordered."""
-    expected_seq, prev, count = 1, GENESIS, 0
-    last_seq = 0
+def verify(
+    conn: Connection,
+    key: bytes,
+    tenant_id: str,
+    *,
+    anchor: Anchor = GENESIS_ANCHOR,
+    batch: int = 5000,
+) -> Verification:
+    """Walk the chain in order from `anchor`; name the first entry that was altered, deleted
+    or reordered. The anchor's own signature is the caller's to check (checkpoints.py)."""
+    expected_seq, prev, count = anchor.seq + 1, anchor.entry_hash, 0
+    last_seq = anchor.seq
     while True:
         rows = (
             conn.execute(
@@ -210,4 +250,4 @@ def verify(conn: Connection, key: bytes, tenant_id: str, *, batch: int = 5000) -
             last_seq + 1,
             f"entries after {last_seq} were removed (the head records {head_row['seq']})",
         )
-    return Verification(tenant_id, count)
+    return Verification(tenant_id, count, head_seq=last_seq, head_hash=prev)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -24,18 +26,49 @@ class MasterKey(Protocol):
 
     def unwrap(self, blob: bytes, context: bytes) -> bytes: ...
 
+    def reload(self) -> bool:
+        """Pick up a key rotated by another process; True if the key changed."""
+        ...
+
 
 class EscrowError(Exception):
     """An escrow file could not be read or the passphrase is wrong."""
 
 
 class FileMasterKey:
-    """The master key in its own file (mode 0600) beside, never inside, the database."""
+    """The master key in its own file (mode 0600) beside, never inside, the database.
 
-    def __init__(self, key: bytes) -> None:
+    Rotation (crypto/rotation.py) swaps the file atomically; a process that still holds the
+    old key re-reads the file when an unwrap fails (`reload`)."""
+
+    def __init__(self, key: bytes, path: Path | None = None) -> None:
         if len(key) != 32:
             raise ValueError("the master key is 32 bytes")
         self._key = key
+        self.path = path
+        self._lock = threading.Lock()
+
+    @property
+    def fingerprint(self) -> str:
+        """A short public name for this key (not a secret): says which escrow matches."""
+        return hashlib.sha256(b"carevault master-key fingerprint|" + self._key).hexdigest()[:16]
+
+    def adopt(self, key: bytes) -> None:
+        """Use a new key from now on (after the rotation renamed it into place)."""
+        if len(key) != 32:
+            raise ValueError("the master key is 32 bytes")
+        with self._lock:
+            self._key = key
+
+    def reload(self) -> bool:
+        if self.path is None or not self.path.exists():
+            return False
+        key = self.path.read_bytes()
+        with self._lock:
+            changed = key != self._key and len(key) == 32
+            if changed:
+                self._key = key
+        return changed
 
     @classmethod
     def create(cls, path: Path) -> FileMasterKey:
@@ -46,11 +79,11 @@ class FileMasterKey:
             fh.write(key)
             fh.flush()
             os.fsync(fh.fileno())
-        return cls(key)
+        return cls(key, path)
 
     @classmethod
     def load(cls, path: Path) -> FileMasterKey:
-        return cls(path.read_bytes())
+        return cls(path.read_bytes(), path)
 
     def wrap(self, key: bytes, context: bytes) -> bytes:
         return seal(self._key, key, b"master-wrap|" + context)
@@ -64,6 +97,7 @@ class FileMasterKey:
         kek = _scrypt(passphrase, salt)
         doc = {
             "format": ESCROW_FORMAT,
+            "fingerprint": self.fingerprint,  # which master key this is, after rotations
             "kdf": {"name": "scrypt", "n": _SCRYPT_N, "r": _SCRYPT_R, "p": _SCRYPT_P},
             "salt": base64.b64encode(salt).decode(),
             "sealed": base64.b64encode(seal(kek, self._key, ESCROW_FORMAT.encode())).decode(),

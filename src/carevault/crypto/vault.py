@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from carevault.crypto import rotation
 from carevault.crypto.envelope import derive_key, seal, unseal
 from carevault.crypto.hashing import KeyedHasher
 from carevault.crypto.keystore import KeyStore
@@ -57,6 +58,26 @@ class Vault:
 
     def shred(self, tenant_id: str, key_name: str) -> bool:
         return self._keys.destroy_data_key(tenant_id, key_name)
+
+    def has_key(self, tenant_id: str, key_name: str) -> bool:
+        return self._keys.has_data_key(tenant_id, key_name)
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        """Truncate the key store's WAL (after a shred): (busy, frames, checkpointed)."""
+        return self._keys.checkpoint()
+
+    # -- rotation (crypto/rotation.py): re-wrap keys; data and derived sub-keys unchanged --
+
+    def rotate_tenant(self, tenant_id: str) -> rotation.TenantRotation:
+        return rotation.rotate_tenant(self._keys, tenant_id)
+
+    def rotate_master(self) -> rotation.MasterRotation:
+        if not isinstance(self._master, FileMasterKey):
+            raise TypeError("master rotation applies to a file master key; a KMS rotates its own")
+        return rotation.rotate_master(self._keys, self._master)
+
+    def master_fingerprint(self) -> str | None:
+        return self._master.fingerprint if isinstance(self._master, FileMasterKey) else None
 
     # -- per-tenant helpers ----------------------------------------------------
 

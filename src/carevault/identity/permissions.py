@@ -13,6 +13,11 @@ class Permission(StrEnum):
     AUDIT_LOG_READ = "audit:log:read"
     IDENTITY_USER_MANAGE = "identity:user:manage"
     IDENTITY_TOKEN_MANAGE = "identity:token:manage"  # noqa: S105 (a permission name)
+    ACCESS_BREAK_GLASS_OPEN = "access:break-glass:open"  # and the user is named in advance
+    ACCESS_REPRESENTATION_MANAGE = "access:representation:manage"
+    PRIVACY_BREAK_GLASS_REVIEW = "privacy:break-glass:review"
+    PRIVACY_ALERT_MANAGE = "privacy:alert:manage"  # snooping alerts: list, open, close
+    PRIVACY_RESTRICTION_MANAGE = "privacy:restriction:manage"  # flag restricted patients
 
 
 FHIR_ACTIONS = ("read", "write", "delete")
@@ -61,16 +66,24 @@ _CARE_RECORDS = CLINICAL_TYPES + COHORT_TYPES
 _FRONT_DESK = ("Patient", "Encounter", "Appointment", "Communication", "Consent", "Invoice")
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
-    Role.PRACTITIONER: _grant(ALL_TYPES, "read") | _grant(_CARE_RECORDS, "write", "delete"),
-    Role.STAFF: _grant(ALL_TYPES, "read") | _grant(_FRONT_DESK, "write"),
+    Role.PRACTITIONER: _grant(ALL_TYPES, "read")
+    | _grant(_CARE_RECORDS, "write", "delete")
+    | {Permission.ACCESS_BREAK_GLASS_OPEN},
+    Role.STAFF: _grant(ALL_TYPES, "read")
+    | _grant(_FRONT_DESK, "write")
+    | {Permission.ACCESS_REPRESENTATION_MANAGE},
     # The account administrator runs the directory and the users; no patient data.
     Role.PRACTICE_ADMIN: _grant(DIRECTORY_TYPES, "read", "write", "delete")
-    | {Permission.IDENTITY_USER_MANAGE, Permission.IDENTITY_TOKEN_MANAGE},
+    | {Permission.IDENTITY_USER_MANAGE, Permission.IDENTITY_TOKEN_MANAGE}
+    | {Permission.ACCESS_REPRESENTATION_MANAGE}
+    | {Permission.PRIVACY_RESTRICTION_MANAGE},
     # Patients and representatives read, and the gate scopes them to a compartment;
     # cohorts (Group) name other patients, so they are not theirs to read.
     Role.PATIENT: _grant(CLINICAL_TYPES + DIRECTORY_TYPES, "read"),
     Role.REPRESENTATIVE: _grant(CLINICAL_TYPES + DIRECTORY_TYPES, "read"),
-    Role.PRIVACY_OFFICER: frozenset({Permission.AUDIT_LOG_READ}),
+    Role.PRIVACY_OFFICER: frozenset({Permission.AUDIT_LOG_READ})
+    | {Permission.PRIVACY_BREAK_GLASS_REVIEW}
+    | {Permission.PRIVACY_ALERT_MANAGE, Permission.PRIVACY_RESTRICTION_MANAGE},
     Role.VENDOR_OPERATOR: frozenset(),
 }
 
@@ -89,3 +102,10 @@ COMPARTMENT_ROLES = frozenset({Role.PATIENT, Role.REPRESENTATIVE})
 
 # ETREAT is claimed through break-glass (the access issue), never as a token's standing purpose.
 STANDING_PURPOSE_EXCLUDED = frozenset({Purpose.ETREAT})
+
+
+def token_permissions(role: Role, fhir_scopes: frozenset[str]) -> frozenset[str]:
+    """What a token or session may do: the role's FHIR permissions narrowed by its SMART scopes,
+    plus the role's other permissions (SMART scopes speak only of FHIR types)."""
+    granted = ROLE_PERMISSIONS[role]
+    return (granted & fhir_scopes) | frozenset(p for p in granted if not p.startswith("fhir:"))

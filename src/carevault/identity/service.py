@@ -6,6 +6,7 @@ import hashlib
 import re
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,16 +23,17 @@ from carevault.identity.models import Actor, TenantKind, api_tokens, tenants, us
 from carevault.identity.passwords import PasswordRejected, hash_password
 from carevault.identity.permissions import (
     COMPARTMENT_ROLES,
-    ROLE_PERMISSIONS,
     ROLE_PURPOSES,
     STANDING_PURPOSE_EXCLUDED,
     Purpose,
     Role,
+    token_permissions,
 )
 from carevault.identity.scopes import DEFAULT_SCOPES, ScopeError, permissions_for
 
 CLI_ACTOR = "system:cli"
 """Who administration is recorded as when it comes from the command line."""
+SESSION_PREFIX = "cvs1"  # sign-in sessions (identity/sessions.py)
 TOKEN_PREFIX = "cv1"  # noqa: S105 (a format marker, not a secret)
 MAX_TOKEN_LIFETIME = timedelta(days=366)
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -111,6 +113,8 @@ class IdentityService:
         self._vault = vault
         self._clock = clock
         self._audit = audit
+        self.session_authenticator: Callable[[str], Actor] | None = None
+        """Set by Runtime: resolves `cvs1.` sign-in session tokens (identity/accounts.py)."""
 
     # -- tenants -------------------------------------------------------------
 
@@ -313,6 +317,8 @@ class IdentityService:
         """
         if not token:
             raise Unauthorized("a bearer token is required")
+        if token.startswith(SESSION_PREFIX + ".") and self.session_authenticator is not None:
+            return self.session_authenticator(token)
         parts = token.split(".")
         if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
             raise Unauthorized("the bearer token is not valid")
@@ -332,7 +338,7 @@ class IdentityService:
         purpose = Purpose(row.purpose)
         if purpose not in ROLE_PURPOSES[role]:
             raise Unauthorized("the token's purpose of use is no longer allowed for its role")
-        permissions = ROLE_PERMISSIONS[role] & permissions_for(tuple(row.scopes.split()))
+        permissions = token_permissions(role, permissions_for(tuple(row.scopes.split())))
         patients = frozenset({row.patient_id}) if row.patient_id else frozenset()
         return Actor(
             tenant_id=tenant_id,
@@ -347,7 +353,7 @@ class IdentityService:
     def tenant_of_token(self, token: str | None) -> str:
         """The tenant a (possibly bad) token names, if that tenant exists; else the vendor chain."""
         parts = (token or "").split(".")
-        if len(parts) == 3 and parts[0] == TOKEN_PREFIX:
+        if len(parts) == 3 and parts[0] in (TOKEN_PREFIX, SESSION_PREFIX):
             with self._reader.connect() as conn:
                 found = conn.execute(
                     select(tenants.c.tenant_id).where(tenants.c.tenant_id == parts[1])

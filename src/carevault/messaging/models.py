@@ -26,6 +26,14 @@ class MessageState(StrEnum):
     """Given up after the last retry; the delivery records say why."""
 
 
+class DeliveryOutcome(StrEnum):
+    SENT = "sent"
+    TEMPORARY_FAILURE = "temporary-failure"
+    """A 4xx answer or no connection: tried again later (backoff by the injected clock)."""
+    PERMANENT_FAILURE = "permanent-failure"
+    """A 5xx answer, no address to send to, or refused by the PHI guard: not tried again."""
+
+
 notification_outbox = Table(
     "notification_outbox",
     metadata,
@@ -41,4 +49,25 @@ notification_outbox = Table(
     Column("next_attempt_at", String(32), nullable=False),
     ForeignKeyConstraint(["tenant_id"], ["tenants.tenant_id"]),
     Index("ix_notification_outbox_due", "state", "next_attempt_at"),
+)
+
+notification_deliveries = Table(
+    "notification_deliveries",
+    metadata,
+    Column("tenant_id", String(36), primary_key=True),
+    Column("delivery_id", String(36), primary_key=True),
+    Column("message_id", String(36), nullable=False),
+    # The user it went to (None when there was nobody to send to); never the address.
+    Column("recipient_user_id", String(36), nullable=True),
+    Column("attempt", Integer, nullable=False),
+    Column("at", String(32), nullable=False),
+    Column("outcome", String(24), nullable=False),
+    Column("smtp_code", Integer, nullable=True),
+    # A short reason code (e.g. "smtp", "connection", "inactive", "phi-guard"); no free text.
+    Column("reason", String(32), nullable=True),
+    ForeignKeyConstraint(
+        ["tenant_id", "message_id"],
+        ["notification_outbox.tenant_id", "notification_outbox.message_id"],
+    ),
+    Index("ix_notification_deliveries_message", "tenant_id", "message_id"),
 )

@@ -8,7 +8,10 @@ from collections.abc import Mapping
 import orjson
 from sqlalchemy import Connection, insert
 
+from carevault.errors import Invalid
+from carevault.identity.permissions import Role
 from carevault.messaging.models import MessageState, RecipientKind, notification_outbox
+from carevault.messaging.templates import template as find_template
 
 
 def enqueue(
@@ -21,7 +24,13 @@ def enqueue(
     params: Mapping[str, str | int] | None = None,
     now: str,
 ) -> str:
-    """Queue one message (to a user id, or to every active user of a role); returns its id."""
+    """Queue one message (to a user id, or to every active user of a role); returns its id.
+
+    The PHI guard runs first: an unknown template, a missing, extra or mistyped parameter, or a
+    link that is not made of route words and opaque ids raises Invalid and writes nothing.
+    """
+    find_template(template).check(dict(params or {}))
+    kind = _check_recipient(kind, recipient)
     message_id = str(uuid.uuid4())
     conn.execute(
         insert(notification_outbox).values(
@@ -38,3 +47,19 @@ def enqueue(
         )
     )
     return message_id
+
+
+def _check_recipient(kind: RecipientKind | str, recipient: str) -> RecipientKind:
+    try:
+        kind = RecipientKind(kind)
+    except ValueError:
+        raise Invalid("the recipient kind must be 'user' or 'role'") from None
+    if kind is RecipientKind.ROLE:
+        if recipient not in {role.value for role in Role}:
+            raise Invalid("a role recipient must be one of the roles")
+        return kind
+    try:
+        uuid.UUID(recipient)
+    except ValueError:
+        raise Invalid("a user recipient must be a user id") from None
+    return kind

@@ -20,9 +20,9 @@ from carevault.audit.models import Action, AuditRecord, Outcome
 from carevault.clock import isoformat
 from carevault.errors import CareVaultError, Forbidden, Gone, NotFound
 from carevault.identity.models import Actor
-from carevault.identity.permissions import COMPARTMENT_ROLES, fhir_permission
-from carevault.privacy import bundle_processing, conditional_writes, exporter, importer
+from carevault.privacy import bundle_processing, conditional_writes, decisions, exporter, importer
 from carevault.privacy import everything as everything_op
+from carevault.privacy import reach as reach_rules
 from carevault.privacy import type_history as type_history_op
 from carevault.privacy import validation_service as validation_op
 from carevault.privacy.gate_hooks import GateHooks, refusal_outcome
@@ -34,6 +34,7 @@ from carevault.records.searching import Page
 from carevault.records.store import Scope, Version
 
 T = TypeVar("T")
+_SINGLE_READS = frozenset({Action.READ, Action.VREAD, Action.HISTORY})
 log = logging.getLogger("carevault.gate")
 
 ResourceView = Version
@@ -63,9 +64,31 @@ class Gate:
         self._s = services
         self.actor = actor
         self._request = request
-        compartment = actor.role in COMPARTMENT_ROLES
-        self._scope = Scope(actor.tenant_id, actor.patient_ids if compartment else None)
+        self._reach: reach_rules.Reach | None = None  # resolved at the first use (reach.py)
         self._profile = services.minimum_necessary.profile_for(actor)
+        # A type the profile withholds is not readable: includes, chains, $everything and
+        # exports leave it out as they do any type the actor may not read.
+        self.actor = replace(
+            actor, permissions=self._profile.readable_permissions(actor.permissions)
+        )
+
+    @property
+    def _scope(self) -> Scope:
+        """The actor's reach as a SQL scope: the tenant, and for limited actors the patients."""
+        return self._resolve().scope
+
+    def _resolve(
+        self, conn: Connection | None = None, only: tuple[str, str] | None = None
+    ) -> reach_rules.Reach:
+        if self._reach is None:
+            now = isoformat(self._s.clock.now())
+            if conn is not None:
+                self._reach = reach_rules.resolve(conn, self.actor, now, only)
+            else:
+                with self._s.reader.connect() as own:
+                    self._reach = reach_rules.resolve(own, self.actor, now)
+                    own.rollback()
+        return self._reach
 
     # -- reads -----------------------------------------------------------------
 
@@ -249,6 +272,15 @@ class Gate:
         self, patient_id: str, request: everything_op.EverythingRequest
     ) -> everything_op.EverythingResult:
         """Patient/$everything: the compartment the actor may read, and the directory it cites."""
+        scope = self._scope
+        if scope.patient_ids is not None and patient_id not in scope.patient_ids:
+            try:
+                with self._s.reader.connect() as conn:
+                    self._refuse_out_of_reach(conn, "Patient", (patient_id,))
+            except Forbidden as exc:
+                self.audit_refusal(Action.EVERYTHING, "Patient", (patient_id,), exc,
+                                   "Patient/$everything")  # fmt: skip
+                raise
         return everything_op.everything(self._hooks(), patient_id, request)
 
     def validate(
@@ -263,9 +295,25 @@ class Gate:
         """Default deny: the type must be served and the actor's permissions must include it."""
         if rtype not in SUPPORTED_TYPES:
             raise NotFound(f"{rtype} is not a resource type served here")
-        permission = fhir_permission(rtype, action)
-        if permission is None or permission not in self.actor.permissions:
-            raise Forbidden(f"your role and token do not allow {action} on {rtype}")
+        if action == "read" and self._profile.withholds(rtype):
+            raise Forbidden(
+                f"the minimum necessary for your role and purpose of use withholds {rtype}"
+            )
+        # decisions.py: permission, tenant, purpose; which patients: the scope (reach.py)
+        target = decisions.Target(self.actor.tenant_id, rtype, action)
+        decision = decisions.decide(self._resolve().subject, target)
+        if not decision.allowed:
+            error = NotFound if decision.status is decisions.Status.NOT_FOUND else Forbidden
+            raise error(decision.reason)
+
+    def _refuse_out_of_reach(self, conn: Connection, rtype: str, ids: tuple[str, ...]) -> None:
+        """A break-glass user asking for a record beyond their reach is told how to reach it
+        (403); everyone else gets the plain 404, like a record that does not exist."""
+        reach = self._resolve(conn)
+        if len(ids) != 1 or decisions.refusal_status(reach.subject) is decisions.Status.NOT_FOUND:
+            return
+        if reach_rules.out_of_reach(conn, reach, rtype, ids[0]):
+            raise Forbidden(decisions.BREAK_GLASS_MESSAGE)
 
     def _read(
         self,
@@ -277,20 +325,33 @@ class Gate:
         ids: tuple[str, ...] = (),
         detail: str | None = None,
     ) -> T:
+        # One resource: its patient's reach is enough (a point query, not the care set).
+        single = len(ids) == 1 and action in _SINGLE_READS and self._reach is None
         try:
-            self._decide(rtype, permission)
-            with self._s.reader.connect() as conn:
-                result = work(conn)
-                conn.rollback()
-        except CareVaultError as exc:
-            self.audit_refusal(action, rtype, ids, exc, detail)
-            raise
-        except Exception:
-            self.audit_refusal(action, rtype, ids, None, detail)
-            raise
-        record = self._record(action, rtype, Outcome.SUCCESS, 200, _versions(result), ids, detail)
-        self._s.audit.commit(self._s.committer, self.actor.tenant_id, record)
-        return result
+            try:
+                with self._s.reader.connect() as conn:
+                    # the reach is read in the same snapshot as the data
+                    self._resolve(conn, (rtype, ids[0]) if single else None)
+                    self._decide(rtype, permission)
+                    try:
+                        result = work(conn)
+                    except NotFound:
+                        self._refuse_out_of_reach(conn, rtype, ids)
+                        raise
+                    conn.rollback()
+            except CareVaultError as exc:
+                self.audit_refusal(action, rtype, ids, exc, detail)
+                raise
+            except Exception:
+                self.audit_refusal(action, rtype, ids, None, detail)
+                raise
+            versions = _versions(result)
+            record = self._record(action, rtype, Outcome.SUCCESS, 200, versions, ids, detail)
+            self._s.audit.commit(self._s.committer, self.actor.tenant_id, record)
+            return result
+        finally:
+            if single:
+                self._reach = None  # resolved for one resource: never reused more widely
 
     def _write(
         self,
@@ -370,17 +431,20 @@ class Gate:
         ids: tuple[str, ...],
         detail: str | None,
     ) -> AuditRecord:
+        reach = self._resolve()
+        patients = {v.patient_id for v in versions if v.patient_id}
         return AuditRecord(
             recorded_at=isoformat(self._s.clock.now()),
             actor_id=self.actor.user_id,
             actor_role=self.actor.kind,
+            on_behalf_of=reach.on_behalf_of(patients),
             action=action,
             outcome=outcome,
             status=status,
-            purpose=self.actor.purpose.value,
+            purpose=reach.purpose(patients).value,
             resource_type=rtype,
             resource_ids=tuple(dict.fromkeys([*ids, *(v.resource_id for v in versions)])),
-            patient_ids=tuple({v.patient_id for v in versions if v.patient_id}),
+            patient_ids=tuple(patients),
             request_id=self._request.request_id,
             source_ip=self._request.source_ip,
             user_agent=self._request.user_agent,

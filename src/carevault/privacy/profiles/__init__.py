@@ -1,0 +1,1 @@
+"""Minimum-necessary (and, with the consent issue, purpose-of-disclosure) profiles: data."""
