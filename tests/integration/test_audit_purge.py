@@ -141,32 +141,3 @@ def test_a_forged_or_missing_anchor_is_caught(
     with runtime.writer.begin() as conn:
         conn.execute(sa.delete(audit_checkpoints).where(audit_checkpoints.c.tenant_id == tenant))
     assert not runtime.audit_verification(tenant).ok
-
-
-def test_migration_0008_matches_the_models_and_round_trips(settings: Settings) -> None:
-    from alembic import command
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from carevault.privacy.schema import metadata
-    from carevault.runtime import alembic_config, initialize
-
-    ours = ("audit_checkpoints", "audit_purges")
-    initialize(settings)
-    url = settings.resolved_database_url
-    engine = sa.create_engine(url)
-
-    def differences() -> list[object]:
-        with engine.connect() as conn:
-            diffs = compare_metadata(MigrationContext.configure(conn), metadata)
-        return [d for d in diffs if any(name in repr(d) for name in ours)]
-
-    try:
-        assert set(ours) <= set(sa.inspect(engine).get_table_names())
-        assert differences() == []
-        command.downgrade(alembic_config(url), "0007")
-        assert not set(ours) & set(sa.inspect(engine).get_table_names())
-        command.upgrade(alembic_config(url), "head")
-        assert differences() == []
-    finally:
-        engine.dispose()

@@ -7,17 +7,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
 
 from carevault.audit.models import audit_entries
 from carevault.clock import ManualClock
-from carevault.database import metadata
 from carevault.messaging.models import notification_outbox
-from carevault.runtime import Runtime, alembic_config, initialize
-from carevault.settings import Settings
+from carevault.runtime import Runtime
 from tests.access_helpers import (
     care_team_mode,
     fresh_token,
@@ -29,7 +24,6 @@ from tests.audit_rows import audit_of
 from tests.conftest import Clinic
 
 REASON = "unconscious in the emergency department; allergy history needed"
-OURS = ("representations", "break_glass_grants")
 
 
 def _outbox(runtime: Runtime, tenant_id: str) -> list[sa.Row[object]]:
@@ -185,24 +179,3 @@ def test_no_plaintext_reason_in_the_database(
             rows = conn.execute(sa.text(f"select * from {table}")).all()
             assert marker.encode() not in repr(rows).encode(), table
         assert conn.execute(sa.select(sa.func.count()).select_from(audit_entries)).scalar()
-
-
-def test_migration_0006_matches_the_models_and_round_trips(settings: Settings) -> None:
-    initialize(settings)
-    url = settings.resolved_database_url
-    engine = sa.create_engine(url)
-
-    def differences() -> list[object]:
-        with engine.connect() as conn:
-            diffs = compare_metadata(MigrationContext.configure(conn), metadata)
-        return [d for d in diffs if any(name in repr(d) for name in OURS)]
-
-    try:
-        assert set(OURS) <= set(sa.inspect(engine).get_table_names())
-        assert differences() == []
-        command.downgrade(alembic_config(url), "0005")
-        assert not set(OURS) & set(sa.inspect(engine).get_table_names())
-        command.upgrade(alembic_config(url), "head")
-        assert differences() == []
-    finally:
-        engine.dispose()

@@ -13,14 +13,11 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import Connection, func, select, update
 
 from carevault.audit.models import audit_entries
 from carevault.clock import ManualClock, isoformat
-from carevault.database import make_engine, metadata
+from carevault.database import make_engine
 from carevault.errors import Invalid
 from carevault.identity.models import TenantKind, tenants, users
 from carevault.identity.permissions import Role
@@ -33,7 +30,7 @@ from carevault.messaging.models import (
 )
 from carevault.messaging.outbox import enqueue
 from carevault.messaging.service import BACKOFF, MAX_ATTEMPTS, Claimed
-from carevault.runtime import Runtime, alembic_config, initialize
+from carevault.runtime import Runtime, initialize
 from carevault.settings import Settings
 from tests.cli_process import CAREVAULT
 from tests.smtp_sink import SENDER, SmtpSink
@@ -447,28 +444,6 @@ def test_without_smtp_messages_stay_pending(runtime: Runtime) -> None:
     assert (report.configured, report.pending, report.messages) == (False, 1, 0)
     assert outbox_row(runtime, message_id).state == MessageState.PENDING
     assert runtime.notifications.list_messages(tenant.tenant_id)[0].state == "pending"
-
-
-def test_migration_0005_matches_the_models_and_round_trips(settings: Settings) -> None:
-    ours = ("notification_outbox", "notification_deliveries")
-    initialize(settings)
-    url = settings.resolved_database_url
-    engine = sa.create_engine(url)
-
-    def differences() -> list[object]:
-        with engine.connect() as conn:
-            diffs = compare_metadata(MigrationContext.configure(conn), metadata)
-        return [d for d in diffs if any(name in repr(d) for name in ours)]
-
-    try:
-        assert differences() == []
-        command.downgrade(alembic_config(url), "0004")
-        assert not set(ours) & set(sa.inspect(engine).get_table_names())
-        command.upgrade(alembic_config(url), "head")
-        assert set(ours) <= set(sa.inspect(engine).get_table_names())
-        assert differences() == []
-    finally:
-        engine.dispose()
 
 
 def test_the_cli_lists_and_sends(

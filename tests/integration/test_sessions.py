@@ -5,10 +5,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import sqlalchemy as sa
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
 
 from carevault.identity.account_base import Client
@@ -16,9 +12,7 @@ from carevault.identity.models import system_actor
 from carevault.identity.permissions import Role
 from carevault.identity.tenant_policy import CareRule, TenantPolicy, store_policy
 from carevault.identity.totp import code_at
-from carevault.privacy.schema import metadata
-from carevault.runtime import Runtime, alembic_config, initialize
-from carevault.settings import Settings
+from carevault.runtime import Runtime
 from tests.account_helpers import (
     PASSWORD,
     bearer,
@@ -143,28 +137,3 @@ def test_disabled_accounts_session_is_refused(runtime: Runtime, client: TestClie
     runtime.accounts.admin.update_user(admin, user_id, Client(), active=False)
     assert client.get("/fhir/Observation", headers=bearer(token)).status_code == 401
     assert sign_in(client, "north", EMAIL).status_code == 401
-
-
-ACCOUNT_TABLES = (
-    "account_factors",
-    "webauthn_credentials",
-    "sign_in_throttle",
-    "sessions",
-    "password_resets",
-)
-
-
-def test_migration_0004_matches_the_models_and_round_trips(settings: Settings) -> None:
-    initialize(settings)
-    url = settings.resolved_database_url
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            diffs = compare_metadata(MigrationContext.configure(conn), metadata)
-        assert [d for d in diffs if any(t in repr(d) for t in ACCOUNT_TABLES)] == []
-        command.downgrade(alembic_config(url), "0003")
-        assert not set(ACCOUNT_TABLES) & set(sa.inspect(engine).get_table_names())
-        command.upgrade(alembic_config(url), "head")
-        assert set(ACCOUNT_TABLES) <= set(sa.inspect(engine).get_table_names())
-    finally:
-        engine.dispose()

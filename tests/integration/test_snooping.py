@@ -10,15 +10,11 @@ from typing import Any
 import orjson
 import pytest
 import sqlalchemy as sa
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, select, update
 
 from carevault.audit.models import audit_entries
 from carevault.clock import ManualClock
-from carevault.database import metadata
 from carevault.identity.models import Actor, TenantKind, system_actor, users
 from carevault.identity.permissions import Role
 from carevault.identity.service import Tenant
@@ -26,18 +22,10 @@ from carevault.messaging.models import notification_outbox
 from carevault.privacy.oversight.background import Oversight
 from carevault.privacy.oversight.rules import VolumeRule
 from carevault.privacy.oversight_models import snooping_alert_entries, snooping_alerts
-from carevault.runtime import Runtime, alembic_config, initialize
+from carevault.runtime import Runtime
 from carevault.settings import Settings
 from tests.cli_process import run_cli
 
-OURS = (
-    "restricted_patients",
-    "snooping_alerts",
-    "snooping_alert_entries",
-    "sentinel_watermarks",
-    "daily_opens",
-    "person_fingerprints",
-)
 HOME = {"line": ["12 Lantern Row"], "city": "Springfield", "postalCode": "01101"}
 
 
@@ -355,27 +343,6 @@ def test_the_cli_scans(practice: Practice, settings: Settings) -> None:
     again = run_cli(settings, "privacy", "scan")
     assert again.returncode == 0, again.stderr
     assert "0 alerts" in again.stdout
-
-
-def test_migration_0007_matches_the_models_and_round_trips(settings: Settings) -> None:
-    initialize(settings)
-    url = settings.resolved_database_url
-    engine = sa.create_engine(url)
-
-    def differences() -> list[object]:
-        with engine.connect() as conn:
-            diffs = compare_metadata(MigrationContext.configure(conn), metadata)
-        return [d for d in diffs if any(name in repr(d) for name in OURS)]
-
-    try:
-        assert set(OURS) <= set(sa.inspect(engine).get_table_names())
-        assert differences() == []
-        command.downgrade(alembic_config(url), "0006")
-        assert not set(OURS) & set(sa.inspect(engine).get_table_names())
-        command.upgrade(alembic_config(url), "head")
-        assert differences() == []
-    finally:
-        engine.dispose()
 
 
 def test_the_background_thread_scans_on_its_own(practice: Practice) -> None:

@@ -177,23 +177,7 @@ class AccountChanges(AccountCore):
         def work(conn: Connection) -> str | None:
             if step is not None and not consume_step(conn, row.tenant_id, row.user_id, step):
                 return None
-            fresh = sessions.mark_fresh(conn, row, now)
-            d.audit.append(
-                conn,
-                row.tenant_id,
-                [
-                    self._rec(
-                        row.user_id,
-                        row.role,
-                        200,
-                        "re-authenticated",
-                        client,
-                        ids=(row.session_id,),
-                        ok=True,
-                    )
-                ],
-            )
-            return fresh
+            return self._refresh(conn, row, now, client, "re-authenticated")
 
         fresh = d.committer.submit(work)
         if fresh is None:

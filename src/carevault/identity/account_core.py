@@ -19,7 +19,7 @@ from carevault.identity.account_base import (
     set_factor_fields,
 )
 from carevault.identity.account_models import account_factors, webauthn_credentials
-from carevault.identity.models import Actor, tenants, users
+from carevault.identity.models import Actor, WorkforceFacts, tenants, users
 from carevault.identity.permissions import (
     ROLE_PERMISSIONS,
     ROLE_PURPOSES,
@@ -128,6 +128,18 @@ class AccountCore:
             [self._rec(row.user_id, row.role, 200, detail, client, ids=(row.session_id,), ok=True)],
         )
         return opened
+
+    def _refresh(
+        self, conn: Connection, row: SessionRow, now: datetime, client: Client, detail: str
+    ) -> str:
+        """Mark the session freshly re-authenticated (audited); returns until when."""
+        fresh = sessions.mark_fresh(conn, row, now)
+        self.deps.audit.append(
+            conn,
+            row.tenant_id,
+            [self._rec(row.user_id, row.role, 200, detail, client, ids=(row.session_id,), ok=True)],
+        )
+        return fresh
 
     def _signed_in(self, conn: Connection, tenant_id: str, user_id: str, now: datetime) -> None:
         set_factor_fields(conn, tenant_id, user_id, isoformat(now), last_sign_in_at=isoformat(now))
@@ -319,4 +331,7 @@ def actor_of(row: SessionRow) -> Actor:
         permissions=ROLE_PERMISSIONS[role],
         patient_ids=frozenset({row.patient_id}) if row.patient_id else frozenset(),
         token_id=f"session:{row.session_id}",
+        workforce=WorkforceFacts(
+            row.practitioner_id, row.may_break_glass, row.policy.care_rule.value
+        ),
     )

@@ -225,23 +225,7 @@ class AccountService(AccountChanges, PasswordResets):
             )
             if row.stage is Stage.MFA:
                 return self._activate(conn, row, now, client, "signed in with a passkey")
-            fresh = sessions.mark_fresh(conn, row, now)
-            d.audit.append(
-                conn,
-                row.tenant_id,
-                [
-                    self._rec(
-                        row.user_id,
-                        row.role,
-                        200,
-                        "re-authenticated with a passkey",
-                        client,
-                        ids=(row.session_id,),
-                        ok=True,
-                    )
-                ],
-            )
-            return fresh
+            return self._refresh(conn, row, now, client, "re-authenticated with a passkey")
 
         result = d.committer.submit(work)
         if result is None:

@@ -81,6 +81,17 @@ api_tokens = Table(
 
 
 @dataclass(frozen=True)
+class WorkforceFacts:
+    """What reach needs about a workforce user, read with their token or session in the same
+    query, so the gate's read path asks the database nothing more under the tenant-wide rule."""
+
+    practitioner_id: str | None
+    may_break_glass: bool
+    care_rule: str | None
+    """The tenant's care rule (`tenant_policy.CareRule`); None: the default."""
+
+
+@dataclass(frozen=True)
 class Actor:
     """Who is acting, for which tenant, why, and with what permissions (role ∩ token scope)."""
 
@@ -94,6 +105,8 @@ class Actor:
     token_id: str | None = None
     system_reason: str | None = None
     """For system actors (jobs, imports, the demo seeder): the stated reason."""
+    workforce: WorkforceFacts | None = None
+    """Read at authentication; None when the actor was built otherwise (reach reads it)."""
 
     @property
     def kind(self) -> str:

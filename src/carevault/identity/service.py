@@ -19,7 +19,14 @@ from carevault.committer import GroupCommitter
 from carevault.crypto.keystore import VENDOR_CHAIN
 from carevault.crypto.vault import Vault
 from carevault.errors import Conflict, Invalid, NotFound, Unauthorized
-from carevault.identity.models import Actor, TenantKind, api_tokens, tenants, users
+from carevault.identity.models import (
+    Actor,
+    TenantKind,
+    WorkforceFacts,
+    api_tokens,
+    tenants,
+    users,
+)
 from carevault.identity.passwords import PasswordRejected, hash_password
 from carevault.identity.permissions import (
     COMPARTMENT_ROLES,
@@ -30,6 +37,7 @@ from carevault.identity.permissions import (
     token_permissions,
 )
 from carevault.identity.scopes import DEFAULT_SCOPES, ScopeError, permissions_for
+from carevault.identity.tenant_policy import tenant_policies
 
 CLI_ACTOR = "system:cli"
 """Who administration is recorded as when it comes from the command line."""
@@ -86,11 +94,20 @@ def parse_expiry(text: str, now: datetime) -> datetime:
 
 
 _TOKEN_LOOKUP = (
-    select(api_tokens, users.c.role, users.c.active, users.c.patient_id)
+    select(
+        api_tokens,
+        users.c.role,
+        users.c.active,
+        users.c.patient_id,
+        users.c.practitioner_id,
+        users.c.may_break_glass,
+        tenant_policies.c.care_rule,
+    )
     .join(
         users,
         (users.c.tenant_id == api_tokens.c.tenant_id) & (users.c.user_id == api_tokens.c.user_id),
     )
+    .outerjoin(tenant_policies, tenant_policies.c.tenant_id == api_tokens.c.tenant_id)
     .where(
         api_tokens.c.tenant_id == bindparam("tenant_id"),
         api_tokens.c.token_hash == bindparam("token_hash"),
@@ -348,6 +365,7 @@ class IdentityService:
             permissions=permissions,
             patient_ids=patients,
             token_id=row.token_id,
+            workforce=WorkforceFacts(row.practitioner_id, bool(row.may_break_glass), row.care_rule),
         )
 
     def tenant_of_token(self, token: str | None) -> str:

@@ -69,6 +69,8 @@ class SessionRow:
     patient_id: str | None
     email_hash: str
     policy: TenantPolicy
+    practitioner_id: str | None = None
+    may_break_glass: bool = False
 
 
 def token_hash(token: str) -> str:
@@ -92,6 +94,8 @@ _LOOKUP = (
         users.c.role,
         users.c.active,
         users.c.patient_id,
+        users.c.practitioner_id,
+        users.c.may_break_glass,
         users.c.email_hash,
         tenant_policies.c.session_idle_minutes,
         tenant_policies.c.session_absolute_minutes,
@@ -144,6 +148,8 @@ def lookup(conn: Connection, token: str | None) -> SessionRow | None:
         patient_id=row.patient_id,
         email_hash=row.email_hash,
         policy=policy,
+        practitioner_id=row.practitioner_id,
+        may_break_glass=bool(row.may_break_glass),
     )
 
 

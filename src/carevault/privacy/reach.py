@@ -11,8 +11,10 @@
 
 Resolved once per gate (per request), in the reader transaction of the first read, so a new
 Encounter grants at once and a removed one revokes at once: nothing is cached across
-requests. Costs: staff, patients and system actors no query; a practitioner one
-(their user row with the tenant's rule), plus one or two index-only lookups under care-team.
+requests. Costs: staff, patients and system actors no query; a practitioner none under the
+tenant-wide rule (their Practitioner link, break-glass naming and the tenant's rule come with
+their token or session: `Actor.workforce`), one for live grants if named for break-glass,
+and one or two index lookups under care-team.
 How a care-team practitioner meets a new patient: front-desk staff (tenant-wide) register the
 patient and schedule the Encounter naming the practitioner; the practitioner cannot write an
 Encounter for a patient outside their reach (the scope refuses the write), so nobody grants
@@ -40,7 +42,7 @@ from sqlalchemy import (
     union_all,
 )
 
-from carevault.identity.models import Actor, users
+from carevault.identity.models import Actor, WorkforceFacts, users
 from carevault.identity.permissions import Purpose, Role
 from carevault.identity.tenant_policy import CareRule, tenant_policies
 from carevault.privacy.access_models import (
@@ -112,8 +114,18 @@ _CARE_TEAM = _care_team_query()
 """Built once: a care-team practitioner's searches, histories and exports run it."""
 
 
-def _one_patient_query() -> Select[int]:
-    """Whether one patient is in the practitioner's care: their few linking resources."""
+_PATIENT_OF = select(resources.c.patient_id).where(
+    resources.c.tenant_id == bindparam("tenant_id"),
+    resources.c.resource_type == bindparam("rtype"),
+    resources.c.resource_id == bindparam("rid"),
+)
+"""The patient a resource is filed under (None outside any compartment)."""
+
+
+def _one_patient_link(rtype: str, param: str) -> Select[tuple[str | None]]:
+    """The requested resource's patient, if one of that patient's resources of this type links
+    the practitioner: driven from the patient's few resources (ix_resources_patient), each
+    checked on search_refs' key."""
     r, s, t = resources, search_refs, search_tokens
     ended = exists().where(
         t.c.tenant_id == r.c.tenant_id,
@@ -122,11 +134,8 @@ def _one_patient_query() -> Select[int]:
         t.c.param == _const("status"),
         or_(*[t.c.code == _const(code) for code in ENDED]),
     )
-    linked = or_(
-        *[and_(s.c.resource_type == _const(rt), s.c.param == _const(p)) for rt, p in CARE_LINKS]
-    )
     return (
-        select(literal(1))
+        select(r.c.patient_id)
         .select_from(r)
         .join(
             s,
@@ -138,26 +147,27 @@ def _one_patient_query() -> Select[int]:
         )
         .where(
             r.c.tenant_id == bindparam("tenant_id"),
-            r.c.patient_id == bindparam("patient_id"),
-            or_(*[r.c.resource_type == _const(rt) for rt in sorted({rt for rt, _ in CARE_LINKS})]),
+            r.c.patient_id == _PATIENT_OF.scalar_subquery(),
+            r.c.resource_type == _const(rtype),
             r.c.deleted == false(),
-            s.c.target_type == "Practitioner",
+            s.c.param == _const(param),
+            s.c.target_type == _const("Practitioner"),
             s.c.target_id == bindparam("practitioner_id"),
-            linked,
             ~ended,
         )
-        .limit(1)
     )
+
+
+def _one_patient_query() -> Select[tuple[str | None]]:
+    """The patient of one resource, if they are in the practitioner's care (one statement,
+    stopping at the first link)."""
+    links = union_all(*[_one_patient_link(t, p) for t, p in CARE_LINKS]).subquery()
+    return select(links.c.patient_id).limit(1)
 
 
 _ONE_PATIENT = _one_patient_query()
 """Built once: a care-team practitioner's single-resource reads run it (tens of µs)."""
 
-_PATIENT_OF = select(resources.c.patient_id).where(
-    resources.c.tenant_id == bindparam("tenant_id"),
-    resources.c.resource_type == bindparam("rtype"),
-    resources.c.resource_id == bindparam("rid"),
-)
 
 _WORKFORCE_ROW = (
     select(users.c.practitioner_id, users.c.may_break_glass, tenant_policies.c.care_rule)
@@ -259,11 +269,11 @@ def resolve(conn: Connection, actor: Actor, now: str, only: tuple[str, str] | No
                      purposes=purposes)  # fmt: skip
     if actor.role is not Role.PRACTITIONER:
         return Reach(base, now, tenant_wide=True)
-    row = conn.execute(_WORKFORCE_ROW, key).one_or_none()
-    may_break_glass = bool(row is not None and row.may_break_glass)
+    facts = actor.workforce or _workforce_facts(conn, key)
+    may_break_glass = bool(facts is not None and facts.may_break_glass)
     subject = Subject(actor.tenant_id, actor.role, actor.permissions, actor.purpose,
                       may_break_glass)  # fmt: skip
-    rule = CareRule(row.care_rule) if row is not None and row.care_rule else CareRule.TENANT_WIDE
+    rule = CareRule(facts.care_rule) if facts and facts.care_rule else CareRule.TENANT_WIDE
     bases: dict[str, Basis] = {}
     grants: dict[str, str] = {}
     if may_break_glass:  # under either rule: reads under a grant are audited as ETREAT
@@ -272,18 +282,26 @@ def resolve(conn: Connection, actor: Actor, now: str, only: tuple[str, str] | No
             bases[grant.patient_id] = Basis.BREAK_GLASS
     if rule is CareRule.TENANT_WIDE:
         return Reach(subject, now, tenant_wide=True, bases=bases, grants=grants)
-    if row is None or not row.practitioner_id:
+    if facts is None or not facts.practitioner_id:
         return Reach(subject, now, bases=bases, grants=grants)
-    care = {"tenant_id": actor.tenant_id, "practitioner_id": row.practitioner_id}
+    care = {"tenant_id": actor.tenant_id, "practitioner_id": facts.practitioner_id}
     if only is not None:
         target = {"tenant_id": actor.tenant_id, "rtype": only[0], "rid": only[1]}
-        patient = conn.execute(_PATIENT_OF, target).scalar()
-        if patient and conn.execute(_ONE_PATIENT, {**care, "patient_id": patient}).first():
-            bases[patient] = Basis.CARE_RELATIONSHIP
+        patient = conn.execute(_ONE_PATIENT, {**care, **target}).scalar()
+        if patient:
+            bases[str(patient)] = Basis.CARE_RELATIONSHIP
     else:
         for link in conn.execute(_CARE_TEAM, care):
             bases[link.patient_id] = Basis.CARE_RELATIONSHIP  # a standing link beats a grant
     return Reach(subject, now, bases=bases, grants=grants)
+
+
+def _workforce_facts(conn: Connection, key: Mapping[str, str]) -> WorkforceFacts | None:
+    """For actors not built by authentication (tests, jobs): read what the token would carry."""
+    row = conn.execute(_WORKFORCE_ROW, key).one_or_none()
+    if row is None:
+        return None
+    return WorkforceFacts(row.practitioner_id, bool(row.may_break_glass), row.care_rule)
 
 
 def out_of_reach(conn: Connection, reach: Reach, rtype: str, rid: str) -> bool:

@@ -63,6 +63,14 @@ async def _body(request: Request) -> dict[str, Any]:
     return body
 
 
+async def _body_or_refusal(request: Request) -> tuple[dict[str, Any], CareVaultError | None]:
+    """The JSON body, or the refusal to raise once the caller is known (so it is audited)."""
+    try:
+        return await _body(request), None
+    except CareVaultError as exc:
+        return {}, exc
+
+
 async def _call(
     request: Request,
     operation: Callable[[Runtime, Actor, Who], T],
@@ -104,12 +112,7 @@ async def _call(
 
 @router.post("/access/break-glass")
 async def open_break_glass(request: Request) -> Response:
-    body: dict[str, Any] = {}
-    bad: CareVaultError | None = None
-    try:
-        body = await _body(request)
-    except CareVaultError as exc:
-        bad = exc
+    body, bad = await _body_or_refusal(request)
     return await _call(
         request,
         lambda rt, actor, who: rt.break_glass.open(
@@ -140,12 +143,7 @@ async def break_glass_report(request: Request) -> Response:
 
 @router.post("/privacy/break-glass/{grant_id}/review")
 async def review_break_glass(request: Request, grant_id: str) -> Response:
-    body: dict[str, Any] = {}
-    bad: CareVaultError | None = None
-    try:
-        body = await _body(request)
-    except CareVaultError as exc:
-        bad = exc
+    body, bad = await _body_or_refusal(request)
     return await _call(
         request,
         lambda rt, actor, who: rt.break_glass.review(actor, grant_id, body.get("note"), who),
@@ -202,12 +200,7 @@ async def record_representation(request: Request) -> Response:
 
 @router.post("/access/representations/{representation_id}/verify")
 async def verify_representation(request: Request, representation_id: str) -> Response:
-    body: dict[str, Any] = {}
-    bad: CareVaultError | None = None
-    try:
-        body = await _body(request)
-    except CareVaultError as exc:
-        bad = exc
+    body, bad = await _body_or_refusal(request)
     return await _call(
         request,
         lambda rt, actor, who: rt.representations.verify(
@@ -254,12 +247,7 @@ async def link_practitioner(request: Request, user_id: str) -> Response:
 
 @router.put("/access/users/{user_id}/break-glass")
 async def name_break_glass_user(request: Request, user_id: str) -> Response:
-    body: dict[str, Any] = {}
-    bad: CareVaultError | None = None
-    try:
-        body = await _body(request)
-    except CareVaultError as exc:
-        bad = exc
+    body, bad = await _body_or_refusal(request)
     return await _call(
         request,
         lambda rt, actor, who: rt.break_glass.name_user(actor, user_id, body.get("allowed"), who),

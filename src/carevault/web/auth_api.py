@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import orjson
@@ -164,238 +164,211 @@ async def _with_body(request: Request) -> dict[str, Any] | Response:
         return problem(exc.status, "Invalid", exc.message)
 
 
+@dataclass(frozen=True)
+class Call:
+    """What a route's work needs: the runtime, the caller's session and client, the body."""
+
+    rt: Runtime
+    token: str | None
+    client: Client
+    body: dict[str, Any]
+    bearer: bool
+    """The session travels as a bearer token (else as the cookie): answer the same way."""
+
+
+async def _answer(
+    request: Request, work: Callable[[Call], Response], *, with_body: bool = True
+) -> Response:
+    """Read the JSON body (bad input is audited), then run the work off the event loop."""
+    body: dict[str, Any] = {}
+    if with_body:
+        read = await _with_body(request)
+        if isinstance(read, Response):
+            return read
+        body = read
+    call = Call(
+        _rt(request), session_token(request), client_of(request), body, _uses_bearer(request)
+    )
+    return await guarded(request, lambda: work(call))
+
+
 @router.post("/sign-in")
 async def sign_in(request: Request) -> Response:
-    body = await _with_body(request)
-    if isinstance(body, Response):
-        return body
-    rt, client = _rt(request), client_of(request)
-
-    def run() -> Response:
-        delivery = text(body, "delivery", required=False, limit=8) or "cookie"
+    def work(c: Call) -> Response:
+        delivery = text(c.body, "delivery", required=False, limit=8) or "cookie"
         if delivery not in ("cookie", "bearer"):
             raise BadInput("'delivery' must be cookie or bearer")
-        signed = rt.accounts.sign_in(
-            text(body, "tenant", limit=64),
-            text(body, "email", limit=320),
-            text(body, "password", limit=100_000),  # the service refuses > 128 with a 400
-            text(body, "purpose", required=False, limit=16),
-            client,
+        signed = c.rt.accounts.sign_in(
+            text(c.body, "tenant", limit=64),
+            text(c.body, "email", limit=320),
+            text(c.body, "password", limit=100_000),  # the service refuses > 128 with a 400
+            text(c.body, "purpose", required=False, limit=16),
+            c.client,
         )
         return _session_answer(signed, bearer=delivery == "bearer")
 
-    return await guarded(request, run)
+    return await _answer(request, work)
 
 
 @router.post("/second-factor")
 async def second_factor(request: Request) -> Response:
-    body = await _with_body(request)
-    if isinstance(body, Response):
-        return body
-    rt, client, token = _rt(request), client_of(request), session_token(request)
-    bearer = _uses_bearer(request)
+    def work(c: Call) -> Response:
+        signed = c.rt.accounts.second_factor(c.token, text(c.body, "code", limit=16), c.client)
+        return _session_answer(signed, bearer=c.bearer)
 
-    def run() -> Response:
-        signed = rt.accounts.second_factor(token, text(body, "code", limit=16), client)
-        return _session_answer(signed, bearer=bearer)
-
-    return await guarded(request, run)
+    return await _answer(request, work)
 
 
 @router.post("/totp/enrol")
 async def totp_enrol(request: Request) -> Response:
-    rt, client, token = _rt(request), client_of(request), session_token(request)
-    return await guarded(
-        request, lambda: json_response({"otpauth_uri": rt.accounts.totp_enrol(token, client)})
-    )
+    def work(c: Call) -> Response:
+        return json_response({"otpauth_uri": c.rt.accounts.totp_enrol(c.token, c.client)})
+
+    return await _answer(request, work, with_body=False)
 
 
 @router.post("/totp/confirm")
 async def totp_confirm(request: Request) -> Response:
-    body = await _with_body(request)
-    if isinstance(body, Response):
-        return body
-    rt, client, token = _rt(request), client_of(request), session_token(request)
-    bearer = _uses_bearer(request)
-
-    def run() -> Response:
-        signed = rt.accounts.totp_confirm(token, text(body, "code", limit=16), client)
+    def work(c: Call) -> Response:
+        signed = c.rt.accounts.totp_confirm(c.token, text(c.body, "code", limit=16), c.client)
         if signed is None:
             return json_response({"enrolled": "totp"})
-        return _session_answer(signed, bearer=bearer)
+        return _session_answer(signed, bearer=c.bearer)
 
-    return await guarded(request, run)
+    return await _answer(request, work)
 
 
 @router.post("/webauthn/register/begin")
 async def webauthn_register_begin(request: Request) -> Response:
-    rt, client, token = _rt(request), client_of(request), session_token(request)
-    return await guarded(
-        request, lambda: json_response(rt.accounts.webauthn_register_begin(token, client))
-    )
+    def work(c: Call) -> Response:
+        return json_response(c.rt.accounts.webauthn_register_begin(c.token, c.client))
+
+    return await _answer(request, work, with_body=False)
 
 
 @router.post("/webauthn/register/complete")
 async def webauthn_register_complete(request: Request) -> Response:
-    body = await _with_body(request)
-    if isinstance(body, Response):
-        return body
-    rt, client, token = _rt(request), client_of(request), session_token(request)
-    bearer = _uses_bearer(request)
-
-    def run() -> Response:
-        signed = rt.accounts.webauthn_register_complete(token, obj(body, "credential"), client)
+    def work(c: Call) -> Response:
+        credential = obj(c.body, "credential")
+        signed = c.rt.accounts.webauthn_register_complete(c.token, credential, c.client)
         if signed is None:
             return json_response({"enrolled": "webauthn"})
-        return _session_answer(signed, bearer=bearer)
+        return _session_answer(signed, bearer=c.bearer)
 
-    return await guarded(request, run)
+    return await _answer(request, work)
 
 
 @router.post("/webauthn/authenticate/begin")
 async def webauthn_authenticate_begin(request: Request) -> Response:
-    rt, client, token = _rt(request), client_of(request), session_token(request)
-    return await guarded(request, lambda: json_response(rt.accounts.webauthn_begin(token, client)))
+    def work(c: Call) -> Response:
+        return json_response(c.rt.accounts.webauthn_begin(c.token, c.client))
+
+    return await _answer(request, work, with_body=False)
 
 
 @router.post("/webauthn/authenticate/complete")
 async def webauthn_authenticate_complete(request: Request) -> Response:
-    body = await _with_body(request)
-    if isinstance(body, Response):
-        return body
-    rt, client, token = _rt(request), client_of(request), session_token(request)
-    bearer = _uses_bearer(request)
-
-    def run() -> Response:
-        password = text(body, "password", required=False, limit=100_000)
-        result = rt.accounts.webauthn_complete(token, obj(body, "credential"), password, client)
+    def work(c: Call) -> Response:
+        password = text(c.body, "password", required=False, limit=100_000)
+        credential = obj(c.body, "credential")
+        result = c.rt.accounts.webauthn_complete(c.token, credential, password, c.client)
         if isinstance(result, str):
             return json_response({"fresh_until": result})
-        return _session_answer(result, bearer=bearer)
+        return _session_answer(result, bearer=c.bearer)
 
-    return await guarded(request, run)
+    return await _answer(request, work)
 
 
 @router.post("/reauth")
 async def reauth(request: Request) -> Response:
-    body = await _with_body(request)
-    if isinstance(body, Response):
-        return body
-    rt, client, token = _rt(request), client_of(request), session_token(request)
-
-    def run() -> Response:
-        fresh = rt.accounts.reauthenticate(
-            token,
-            text(body, "password", limit=100_000),
-            text(body, "code", required=False, limit=16),
-            client,
+    def work(c: Call) -> Response:
+        fresh = c.rt.accounts.reauthenticate(
+            c.token,
+            text(c.body, "password", limit=100_000),
+            text(c.body, "code", required=False, limit=16),
+            c.client,
         )
         return json_response({"fresh_until": fresh})
 
-    return await guarded(request, run)
+    return await _answer(request, work)
 
 
 @router.put("/email")
 async def change_email(request: Request) -> Response:
-    body = await _with_body(request)
-    if isinstance(body, Response):
-        return body
-    rt, client, token = _rt(request), client_of(request), session_token(request)
-
-    def run() -> Response:
-        rt.accounts.change_email(token, text(body, "email", limit=320), client)
+    def work(c: Call) -> Response:
+        c.rt.accounts.change_email(c.token, text(c.body, "email", limit=320), c.client)
         return Response(status_code=204)
 
-    return await guarded(request, run)
+    return await _answer(request, work)
 
 
 @router.put("/phone")
 async def change_phone(request: Request) -> Response:
-    body = await _with_body(request)
-    if isinstance(body, Response):
-        return body
-    rt, client, token = _rt(request), client_of(request), session_token(request)
-
-    def run() -> Response:
-        rt.accounts.change_phone(token, text(body, "phone", limit=32), client)
+    def work(c: Call) -> Response:
+        c.rt.accounts.change_phone(c.token, text(c.body, "phone", limit=32), c.client)
         return Response(status_code=204)
 
-    return await guarded(request, run)
+    return await _answer(request, work)
 
 
 @router.post("/sign-out")
 async def sign_out(request: Request) -> Response:
-    return await _sign_out(request, everywhere=False)
+    return await _answer(request, _sign_out(everywhere=False), with_body=False)
 
 
 @router.post("/sign-out-everywhere")
 async def sign_out_everywhere(request: Request) -> Response:
-    return await _sign_out(request, everywhere=True)
+    return await _answer(request, _sign_out(everywhere=True), with_body=False)
 
 
-async def _sign_out(request: Request, *, everywhere: bool) -> Response:
-    rt, client, token = _rt(request), client_of(request), session_token(request)
-
-    def run() -> Response:
-        ended = rt.accounts.sign_out(token, client, everywhere=everywhere)
+def _sign_out(*, everywhere: bool) -> Callable[[Call], Response]:
+    def work(c: Call) -> Response:
+        ended = c.rt.accounts.sign_out(c.token, c.client, everywhere=everywhere)
         response = json_response({"ended": ended})
         response.delete_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="strict")
         return response
 
-    return await guarded(request, run)
+    return work
 
 
 @router.get("/session")
 async def whoami(request: Request) -> Response:
-    rt, client, token = _rt(request), client_of(request), session_token(request)
-    return await guarded(request, lambda: json_response(asdict(rt.accounts.whoami(token, client))))
+    def work(c: Call) -> Response:
+        return json_response(asdict(c.rt.accounts.whoami(c.token, c.client)))
+
+    return await _answer(request, work, with_body=False)
 
 
 @router.post("/password-reset")
 async def password_reset(request: Request) -> Response:
-    body = await _with_body(request)
-    if isinstance(body, Response):
-        return body
-    rt, client = _rt(request), client_of(request)
-
-    def run() -> Response:
-        tenant, email = text(body, "tenant", limit=64), text(body, "email", limit=320)
-        rt.accounts.request_password_reset(tenant, email, client)
+    def work(c: Call) -> Response:
+        tenant, email = text(c.body, "tenant", limit=64), text(c.body, "email", limit=320)
+        c.rt.accounts.request_password_reset(tenant, email, c.client)
         return json_response({"status": "if the account exists, a link is on its way"}, 202)
 
-    return await guarded(request, run)
+    return await _answer(request, work)
 
 
 @router.post("/password-reset/webauthn")
 async def password_reset_webauthn(request: Request) -> Response:
-    body = await _with_body(request)
-    if isinstance(body, Response):
-        return body
-    rt, client = _rt(request), client_of(request)
+    def work(c: Call) -> Response:
+        tenant_id, token = text(c.body, "tenant_id", limit=64), text(c.body, "token", limit=256)
+        return json_response(c.rt.accounts.reset_webauthn_begin(tenant_id, token, c.client))
 
-    def run() -> Response:
-        tenant_id, token = text(body, "tenant_id", limit=64), text(body, "token", limit=256)
-        return json_response(rt.accounts.reset_webauthn_begin(tenant_id, token, client))
-
-    return await guarded(request, run)
+    return await _answer(request, work)
 
 
 @router.post("/password-reset/confirm")
 async def password_reset_confirm(request: Request) -> Response:
-    body = await _with_body(request)
-    if isinstance(body, Response):
-        return body
-    rt, client = _rt(request), client_of(request)
-
-    def run() -> Response:
-        rt.accounts.confirm_password_reset(
-            text(body, "tenant_id", limit=64),
-            text(body, "token", limit=256),
-            text(body, "password", limit=100_000),
-            client,
-            code=text(body, "code", required=False, limit=16),
-            passkey=obj(body, "credential", required=False),
+    def work(c: Call) -> Response:
+        c.rt.accounts.confirm_password_reset(
+            text(c.body, "tenant_id", limit=64),
+            text(c.body, "token", limit=256),
+            text(c.body, "password", limit=100_000),
+            c.client,
+            code=text(c.body, "code", required=False, limit=16),
+            passkey=obj(c.body, "credential", required=False),
         )
         return Response(status_code=204)
 
-    return await guarded(request, run)
+    return await _answer(request, work)
