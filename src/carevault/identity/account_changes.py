@@ -181,14 +181,7 @@ class AccountChanges(AccountCore):
 
         fresh = d.committer.submit(work)
         if fresh is None:
-            self._fail(
-                row.tenant_id,
-                row.email_hash,
-                row.user_id,
-                row.role,
-                client,
-                "re-authentication refused: replayed code",
-            )
+            self._fail_for(row, client, "re-authentication refused: replayed code")
             raise Unauthorized(WRONG_CODE)
         return fresh
 
@@ -340,14 +333,7 @@ class AccountChanges(AccountCore):
             row, factors.totp_sealed, factors.totp_last_step, code or "", d.now()
         )
         if step is None:
-            self._fail(
-                row.tenant_id,
-                row.email_hash,
-                row.user_id,
-                row.role,
-                client,
-                "re-authentication refused: wrong or replayed code",
-            )
+            self._fail_for(row, client, "re-authentication refused: wrong or replayed code")
             raise Unauthorized(WRONG_CODE)
         return step
 

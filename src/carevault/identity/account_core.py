@@ -145,6 +145,10 @@ class AccountCore:
         set_factor_fields(conn, tenant_id, user_id, isoformat(now), last_sign_in_at=isoformat(now))
         self.deps.notify(conn, tenant_id, user_id, "new-sign-in")
 
+    def _fail_for(self, row: Who, client: Client, detail: str) -> None:
+        """A failed step of a known session's account: counted, throttled and audited."""
+        self._fail(row.tenant_id, row.email_hash, row.user_id, row.role, client, detail)
+
     def _fail(
         self,
         tenant_id: str,
@@ -208,14 +212,7 @@ class AccountCore:
                 )
             ).scalar_one_or_none()
         if not password or not stored or not passwords.verify_password(stored, password):
-            self._fail(
-                row.tenant_id,
-                row.email_hash,
-                row.user_id,
-                row.role,
-                client,
-                "re-authentication refused: wrong password",
-            )
+            self._fail_for(row, client, "re-authentication refused: wrong password")
             raise Unauthorized("the password is not right")
 
     def _totp_step(

@@ -145,14 +145,7 @@ class AccountService(AccountChanges, PasswordResets):
             factors = load_factors(conn, row.tenant_id, row.user_id)
         step = self._totp_step(row, factors.totp_sealed, factors.totp_last_step, code, now)
         if step is None:
-            self._fail(
-                row.tenant_id,
-                row.email_hash,
-                row.user_id,
-                row.role,
-                client,
-                "second factor refused: wrong or replayed code",
-            )
+            self._fail_for(row, client, "second factor refused: wrong or replayed code")
             raise Unauthorized(WRONG_CODE)
 
         def work(conn: Connection) -> sessions.Opened | None:
@@ -162,14 +155,7 @@ class AccountService(AccountChanges, PasswordResets):
 
         opened = d.committer.submit(work)
         if opened is None:
-            self._fail(
-                row.tenant_id,
-                row.email_hash,
-                row.user_id,
-                row.role,
-                client,
-                "second factor refused: replayed code",
-            )
+            self._fail_for(row, client, "second factor refused: replayed code")
             raise Unauthorized(WRONG_CODE)
         return SignIn(opened.token, opened.session_id, Stage.ACTIVE, opened.expires_at)
 
@@ -201,14 +187,7 @@ class AccountService(AccountChanges, PasswordResets):
         try:
             new_count = self._verify_assertion(row, response)
         except CeremonyFailed as exc:
-            self._fail(
-                row.tenant_id,
-                row.email_hash,
-                row.user_id,
-                row.role,
-                client,
-                f"second factor refused: {exc}",
-            )
+            self._fail_for(row, client, f"second factor refused: {exc}")
             raise Unauthorized(str(exc)) from None
         cred_id, count = new_count
 
@@ -229,14 +208,7 @@ class AccountService(AccountChanges, PasswordResets):
 
         result = d.committer.submit(work)
         if result is None:
-            self._fail(
-                row.tenant_id,
-                row.email_hash,
-                row.user_id,
-                row.role,
-                client,
-                "second factor refused: no passkey challenge pending",
-            )
+            self._fail_for(row, client, "second factor refused: no passkey challenge pending")
             raise Unauthorized("start the passkey step again")
         if isinstance(result, str):
             return result
