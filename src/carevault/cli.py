@@ -21,6 +21,7 @@ from carevault.identity.account_base import Client
 from carevault.identity.models import TenantKind, system_actor
 from carevault.identity.permissions import Purpose, Role
 from carevault.messaging.models import MessageState
+from carevault.policy.commands import register as register_policy_commands
 from carevault.privacy.access_commands import register as register_access_commands
 from carevault.privacy.importer import OnError
 from carevault.runtime import NotInitialized, Runtime, initialize
@@ -427,6 +428,7 @@ register_audit_commands(audit_app, db_app, opened)
 access_app = typer.Typer(no_args_is_help=True, help="Representatives, care links, break-glass.")
 app.add_typer(access_app, name="access")
 register_access_commands(access_app, opened)
+register_policy_commands(app)
 
 
 def main() -> None:
