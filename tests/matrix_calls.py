@@ -71,6 +71,12 @@ PATH_PARAMETERS: dict[str, Filler] = {
     "representation_id": lambda t, _: t.site.record_id("representation_id"),
     "alert_id": lambda t, _: t.site.record_id("alert_id"),
     "grant_id": lambda t, _: t.site.record_id("grant_id"),
+    "cid": lambda t, _: t.site.record_id("cid"),
+    "order_id": lambda t, _: t.site.record_id("order_id"),
+    "request_id": lambda t, _: t.site.record_id("request_id"),
+    "suspension_id": lambda t, _: t.site.record_id("suspension_id"),
+    "hold_id": lambda t, _: t.site.record_id("hold_id"),
+    "certificate_id": lambda t, _: t.site.record_id("certificate_id"),
     "event_id": lambda _t, _r: "2",  # AuditEvent ids are the tenant chain's sequence numbers
 }
 """One generator per path parameter name (besides `rtype`). Add one for a new name."""

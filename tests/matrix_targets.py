@@ -19,9 +19,10 @@ from typing import Any
 
 import psycopg
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from carevault.errors import CareVaultError
-from carevault.identity.models import TenantKind, system_actor
+from carevault.identity.models import TenantKind, system_actor, users
 from carevault.identity.permissions import Role
 from carevault.runtime import Runtime
 from tests.conftest import START as START_OF_WORLD
@@ -280,7 +281,8 @@ def restore(rt: Runtime, site: Site) -> list[str]:
 
 
 def heal_tokens(rt: Runtime, site: Site) -> list[str]:
-    """A request may end a token (sign-out, revoke, disable): mint new ones; the roles healed."""
+    """A request may end a token (sign-out, revoke, disable, close the account): switch the
+    account back on and mint a new token; the roles healed."""
     healed = []
     tenant = rt.identity.tenant_by_slug(site.slug)
     for role, token in list(site.tokens.items()):
@@ -288,6 +290,13 @@ def heal_tokens(rt: Runtime, site: Site) -> list[str]:
             rt.identity.authenticate(token)
         except CareVaultError:
             healed.append(role)
+            with rt.writer.begin() as conn:  # the next cell starts from a live account
+                conn.execute(
+                    update(users)
+                    .where(users.c.tenant_id == site.tenant_id)
+                    .where(users.c.user_id == site.user_ids[role])
+                    .values(active=True)
+                )
             site.tokens[role] = rt.identity.create_token(tenant, site.user_ids[role]).token
     return healed
 

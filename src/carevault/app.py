@@ -19,9 +19,13 @@ from carevault.privacy.gate import RequestInfo
 from carevault.runtime import Runtime
 from carevault.web import outcome
 from carevault.web.access_api import router as access_router
+from carevault.web.accounting_api import router as accounting_router
 from carevault.web.admin_api import router as admin_router
 from carevault.web.audit_api import router as audit_router
 from carevault.web.auth_api import router as auth_router
+from carevault.web.communications_api import install as install_communications
+from carevault.web.deid_api import router as deid_router
+from carevault.web.disclosure_api import router as disclosure_router
 from carevault.web.fhir_api.bulk_export import router as bulk_export_router
 from carevault.web.fhir_api.openapi import install as describe_fhir_api
 from carevault.web.fhir_api.operations import router as operations_router
@@ -30,6 +34,8 @@ from carevault.web.fhir_api.transactions import router as bundle_router
 from carevault.web.middleware import RequestMiddleware
 from carevault.web.oversight_api import router as oversight_router
 from carevault.web.refusals import audit_anonymous_refusal, bearer_token
+from carevault.web.retention_api import router as retention_router
+from carevault.web.rights_api import router as rights_router
 
 
 def create_app(runtime: Runtime, *, close_runtime: bool = False) -> FastAPI:
@@ -54,10 +60,16 @@ def create_app(runtime: Runtime, *, close_runtime: bool = False) -> FastAPI:
     app.include_router(audit_router)  # /fhir/AuditEvent (read-only), before /fhir/{rtype}
     app.include_router(bulk_export_router)  # before the generic /fhir/{rtype} routes
     app.include_router(bundle_router)  # POST /fhir, before the generic /fhir routes
+    app.include_router(deid_router)  # POST /fhir/$deid-aggregate, before /fhir/{rtype}
+    app.include_router(disclosure_router)  # $disclose, Consent $sign/$revoke, BAAs, orders
     app.include_router(operations_router)  # {type}/_history, $everything, $validate
+    app.include_router(accounting_router)  # Patient/$accounting-of-disclosures, suspensions
     app.include_router(fhir_router)
     app.include_router(oversight_router)  # /privacy: snooping alerts, restricted patients
     app.include_router(access_router)  # /access: break-glass, representatives; its review
+    app.include_router(retention_router)  # holds, deletions, certificates; /unsubscribe
+    app.include_router(rights_router)  # /rights/requests and the officer's /admin/rights queue
+    install_communications(app)  # Sec-GPC opt-outs, /account/privacy-choices, /privacy/breaches
     describe_fhir_api(app)  # /openapi.json: the FHIR API as it behaves
 
     @app.get("/health", include_in_schema=False)

@@ -16,6 +16,7 @@ from rich.console import Console
 from carevault.audit.checkpoints import BadCheckpoint
 from carevault.audit.commands import load_exported
 from carevault.audit.commands import register as register_audit_commands
+from carevault.deid.commands import register as register_deid_commands
 from carevault.errors import CareVaultError
 from carevault.identity.account_base import Client
 from carevault.identity.models import TenantKind, system_actor
@@ -23,7 +24,10 @@ from carevault.identity.permissions import Purpose, Role
 from carevault.messaging.models import MessageState
 from carevault.policy.commands import register as register_policy_commands
 from carevault.privacy.access_commands import register as register_access_commands
+from carevault.privacy.disclosure.commands import register as register_disclosure_commands
 from carevault.privacy.importer import OnError
+from carevault.retention.commands import register as register_retention_commands
+from carevault.rights.commands import register as register_rights_commands
 from carevault.runtime import NotInitialized, Runtime, initialize
 from carevault.settings import Settings
 
@@ -428,7 +432,11 @@ register_audit_commands(audit_app, db_app, opened)
 access_app = typer.Typer(no_args_is_help=True, help="Representatives, care links, break-glass.")
 app.add_typer(access_app, name="access")
 register_access_commands(access_app, opened)
+register_rights_commands(app, opened)  # carevault requests list
+register_retention_commands(app, tenant_app, opened)  # retention run, tenant offboard
+register_deid_commands(app, opened)
 register_policy_commands(app)
+register_disclosure_commands(app, opened)
 
 
 def main() -> None:

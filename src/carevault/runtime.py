@@ -9,6 +9,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
@@ -29,8 +30,10 @@ from carevault.identity.service import IdentityService
 from carevault.identity.webauthn_factor import RelyingParty
 from carevault.messaging.sender import NotificationSender
 from carevault.messaging.service import NotificationService
+from carevault.policy import load_policy, load_profile
 from carevault.privacy.break_glass import BreakGlass
 from carevault.privacy.bulk_jobs import BulkExports
+from carevault.privacy.disclosure.desk import DisclosureDesk
 from carevault.privacy.gate import Gate, RequestInfo
 from carevault.privacy.minimum_necessary import MinimumNecessary
 from carevault.privacy.oversight.background import Oversight
@@ -40,6 +43,9 @@ from carevault.privacy.relationships import Representations
 from carevault.privacy.services import GateServices
 from carevault.privacy.shredding import KeyCustody
 from carevault.settings import Settings
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.background import BackgroundScheduler
 
 log = logging.getLogger("carevault")
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -106,6 +112,9 @@ class Runtime:
         self.reader: Engine = make_engine(url, writer=False)
         self.writer: Engine = make_engine(url, writer=True, pool_size=2)
         self.committer = GroupCommitter(self.writer, batch_max=settings.commit_batch_max)
+        # The privacy policy as code: the gate and the disclosure path ask it.
+        pf = settings.policy_file
+        self.policy = load_policy(pf) if pf else load_profile(settings.policy_profile)
         self.gate_services = GateServices(
             reader=self.reader,
             committer=self.committer,
@@ -114,6 +123,7 @@ class Runtime:
             default_count=settings.search_default_count,
             max_count=settings.search_max_count,
             minimum_necessary=minimum_necessary or load_profiles(),
+            phi_purposes=self.policy.phi_purposes_of_use,
         )
         self.audit = self.gate_services.audit
         self.identity = IdentityService(
@@ -142,11 +152,14 @@ class Runtime:
             self.reader, self.committer, self.vault, self.clock, self.audit, settings
         )
         self._notification_sender: NotificationSender | None = None
+        self._retention_scheduler: BackgroundScheduler | None = None
         # Reach beyond one's own record: emergency grants, representatives, workforce links.
         self.break_glass = BreakGlass(self.gate_services)
         self.representations = Representations(
             self.gate_services, lambda actor, pid: self.gate(actor).read("Patient", pid)
         )
+        # The one disclosure path, which asks the privacy policy.
+        self.disclosures = DisclosureDesk(self.gate_services, self.policy, self.gate)
         # Snooping alerts: the sentinel reads the audit chain after the fact (start_sentinel).
         self.oversight = Oversight(
             self.gate_services,
@@ -177,15 +190,27 @@ class Runtime:
         """Scan the audit chains in the background (the served app; tests call scan())."""
         self.oversight.start()
 
+    def start_retention_schedule(self) -> None:
+        """Run the retention job for every tenant on its timetable (the served app)."""
+        hours = self.settings.retention_run_hours
+        if self._retention_scheduler is None and hours > 0:
+            from carevault.retention import schedule  # APScheduler only where it is used
+
+            self._retention_scheduler = schedule.start(self, hours)
+
     def start_notification_sender(self) -> None:
         """Deliver due notifications every few seconds in the background (the served app)."""
         if self._notification_sender is None:
             self._notification_sender = NotificationSender(
-                self.notifications, self.settings.notifications_poll_seconds
+                self.notifications,
+                self.settings.notifications_poll_seconds,
+                before_each_round=(self.disclosures.release_due_notices,),
             )
             self._notification_sender.start()
 
     def close(self) -> None:
+        if self._retention_scheduler is not None:
+            self._retention_scheduler.shutdown(wait=True)  # a run in flight finishes first
         if self._notification_sender is not None:
             self._notification_sender.stop()  # before the committer: a round records its sends
         self.oversight.close()  # before the committer: a scan in flight finishes its write

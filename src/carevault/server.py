@@ -17,6 +17,7 @@ def run(settings: Settings, *, host: str, port: int) -> None:
     app = create_app(runtime, close_runtime=True)
     # Stopped by runtime.close() when the app shuts down; without SMTP, messages stay pending.
     runtime.start_notification_sender()
+    runtime.start_retention_schedule()
     if settings.warm_strict_validation:
         warm_up()
     uvicorn.run(

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     commit_batch_max: int = 256
     """How many queued audit entries or changes one group commit may carry."""
 
+    policy_profile: str = "default"
+    """The privacy policy profile (policies/NAME.yaml) the deployment follows."""
+    policy_file: Path | None = None
+    """A policy file of the deployment's own; when set, it is used instead of the profile."""
+
     public_origin: str = "http://localhost:8000"
     """Where people reach this deployment: the WebAuthn origin and the base of emailed links."""
 
@@ -50,6 +55,8 @@ class Settings(BaseSettings):
     """How often (real time) the sender thread of `carevault serve` looks for due messages."""
 
     # Snooping sentinel (privacy/oversight/): reads the audit chain after the fact.
+    retention_run_hours: float = 24.0
+    """How often `carevault serve` runs the retention job for every tenant; 0: never."""
     snooping_scan_seconds: float = 30.0
     """How often (real time) `carevault serve` scans every tenant's new audit entries; 0: never."""
     snooping_volume_multiplier: float = 3.0

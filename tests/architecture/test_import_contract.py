@@ -1,7 +1,7 @@
 """The import contract of DESIGN.md, read from the source with `ast`:
 
 - only `privacy/` (and `records/` itself) imports `records/`: the gate is the one door;
-- `web/` and `cli.py` import neither `records/` nor `crypto/`;
+- `web/`, `cli.py` and `deid/` import neither `records/` nor `crypto/`;
 - domain packages do not import FastAPI or Starlette.
 
 Every direct import counts: `import a.b`, `from a.b import c`, `from a import b`, relative
@@ -22,7 +22,7 @@ import carevault
 
 PACKAGE_ROOT = Path(carevault.__file__).resolve().parent
 SRC_ROOT = PACKAGE_ROOT.parent
-DOMAIN_PACKAGES = ("identity", "privacy", "records", "crypto", "audit")
+DOMAIN_PACKAGES = ("identity", "privacy", "records", "crypto", "audit", "deid")
 WEB_FRAMEWORKS = ("fastapi", "starlette")
 
 
@@ -118,7 +118,7 @@ def _faces(modules: list[SourceModule]) -> list[SourceModule]:
     return [
         m
         for m in modules
-        if any(_is_within(m.name, f"carevault.{face}") for face in ("web", "transfer"))
+        if any(_is_within(m.name, f"carevault.{face}") for face in ("web", "transfer", "deid"))
         or m.name == "carevault.cli"
     ]
 

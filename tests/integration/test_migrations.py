@@ -23,6 +23,13 @@ MIGRATIONS = {
     "0007": ("0006", ("restricted_patients", "snooping_alerts", "snooping_alert_entries",
                       "sentinel_watermarks", "daily_opens", "person_fingerprints")),
     "0008": ("0007", ("audit_checkpoints", "audit_purges")),
+    "0009": ("0008", ("disclosures", "accounting_suspensions")),
+    "0010": ("0009", ("business_associate_agreements", "legal_orders", "held_notices",
+                      "authorization_documents")),
+    "0011": ("0010", ("deid_projects", "deid_pseudonyms", "deid_releases")),
+    "0012": ("0011", ("rights_requests", "rights_notices", "rights_copies", "rights_statements")),
+    "0013": ("0012", ("hidden_resources", "legal_holds", "deletion_certificates",
+                      "account_inactivations", "communication_preferences", "suppression_list")),
 }  # fmt: skip
 
 

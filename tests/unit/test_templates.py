@@ -4,25 +4,39 @@ email, date or phone number in it, a header with a line break) is refused."""
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from datetime import UTC, datetime
 
 import pytest
 
 from carevault.errors import Invalid
+from carevault.messaging import outbox
 from carevault.messaging.guard import check_link, check_rendered
+from carevault.messaging.models import RecipientKind
 from carevault.messaging.smtp import build_message
 from carevault.messaging.templates import Rendered, load_templates, template
 
 ORIGIN = "https://care.example.test"
+# Fixed values, not fresh random ones: parametrized ids must be the same in every
+# collection (pytest-xdist workers compare them).
+TOKEN = "R18hRIbAGJA00e9VxJLr_kPqbZEJ22LHAqjYkB90I"
+
+
+def fixed_id(n: int) -> uuid.UUID:
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"carevault-test-{n}")
+
+
 TEAM_TEMPLATES = {
     "sign-in-failures", "account-locked", "password-reset", "mfa-changed", "email-changed",
     "phone-changed",
     "new-sign-in", "break-glass-alert", "snooping-alert", "new-message",
+    "disclosure-upcoming", "disclosure-made", "marketing-update",
+    "rights-request-received", "rights-request-extended", "rights-request-decided",
+    "rights-request-fulfilled", "rights-request-new",
+    "breach-notice",
 }  # fmt: skip
-ALERT = f"/privacy/alerts/{uuid.uuid4()}"
-RESET = f"/auth/password-reset?token={secrets.token_urlsafe(32)}"
+ALERT = f"/privacy/alerts/{fixed_id(1)}"
+RESET = f"/auth/password-reset?token={TOKEN}"
 
 
 def sample(name: str) -> dict[str, object]:
@@ -89,13 +103,13 @@ def test_missing_extra_and_mistyped_parameters_are_refused(
     [
         ALERT,
         RESET,
-        f"{ORIGIN}/privacy/break-glass/{uuid.uuid4()}",
-        f"/portal/messages/{uuid.uuid4().hex}",
+        f"{ORIGIN}/privacy/break-glass/{fixed_id(2)}",
+        f"/portal/messages/{fixed_id(3).hex}",
         "/auth/reset#token=a1b2c3d4e5f6g7h8",
         "/privacy/alerts",
         # the shapes the team builds: password reset, break-glass review, snooping alert
-        f"{ORIGIN}/portal/reset-password/{uuid.uuid4()}#token={secrets.token_urlsafe(32)}",
-        f"/privacy/break-glass/{uuid.uuid4()}",
+        f"{ORIGIN}/portal/reset-password/{fixed_id(4)}#token={TOKEN}",
+        f"/privacy/break-glass/{fixed_id(5)}",
     ],
 )
 def test_links_of_route_words_and_opaque_ids_pass(link: str) -> None:
@@ -109,7 +123,7 @@ def test_links_of_route_words_and_opaque_ids_pass(link: str) -> None:
         "/portal/patients/quintero",  # a name
         "/portal/patients/AliciaMariaQuinter",  # run-together name, id-length
         "/privacy/alerts?token=1984-03-17",  # a birth date
-        f"/privacy/alerts/{uuid.uuid4()}?born=19840317",  # a date under an unknown key
+        f"/privacy/alerts/{fixed_id(6)}?born=19840317",  # a date under an unknown key
         "/privacy/alerts?token=19840317abcdefghij",  # a date inside an id
         "/privacy/alerts?token=5550142abcdefghij",  # a phone number inside a short id
         "/privacy/alerts?id=55501421234567890",  # digits only: a record or card number
@@ -137,7 +151,7 @@ def test_the_refusal_does_not_echo_the_value() -> None:
 
 
 def test_a_url_outside_the_public_origin_is_refused_at_render() -> None:
-    link = f"https://elsewhere.test/privacy/alerts/{uuid.uuid4()}"
+    link = f"https://elsewhere.test/privacy/alerts/{fixed_id(7)}"
     check_link(link)  # well-formed, so enqueue accepts it; the origin is known at send time
     with pytest.raises(Invalid, match="public origin"):
         template("snooping-alert").render({"link": link}, tenant="N", origin=ORIGIN)
@@ -200,3 +214,17 @@ def test_a_built_message_has_one_recipient_and_marks_itself_automatic() -> None:
     assert msg["From"] == "North Clinic <n@example.org>"
     assert msg["Auto-Submitted"] == "auto-generated"
     assert msg["Message-ID"].endswith("@example.org>")
+
+
+def test_a_marketing_template_cannot_be_queued_past_the_opt_out_check() -> None:
+    # Only Preferences.send_marketing (which checks opt-outs and the suppression list) may.
+    with pytest.raises(Invalid, match="send_marketing"):
+        outbox.enqueue(
+            None,  # type: ignore[arg-type]  (refused before the connection is touched)
+            "tenant",
+            kind=RecipientKind.USER,
+            recipient="user",
+            template="marketing-update",
+            params={"link": "/unsubscribe?token=x"},
+            now="2026-12-01T00:00:00+00:00",
+        )

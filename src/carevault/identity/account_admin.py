@@ -7,6 +7,7 @@ status, factors, last sign-in and lock — never anything from a patient record.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -109,17 +110,49 @@ class AccountAdmin:
         return views
 
     def create_user(
-        self, actor: Actor, email: str, role: str, password: str | None, client: Client
+        self,
+        actor: Actor,
+        email: str,
+        role: str,
+        password: str | None,
+        client: Client,
+        *,
+        patient_id: str | None = None,
+        admit: Callable[[str], str | None] | None = None,
     ) -> str:
+        """A user of the actor's tenant; a patient account may be linked to its Patient, once
+        `admit` (privacy/minor_accounts.py) allows it: a minor needs a guardian's permission."""
         self._require(actor, client, "create user")
         granted = self._grantable(actor, role, client)
         try:
-            return self.identity.create_user(
-                self._tenant(actor.tenant_id), email, granted, password=password, by=actor.user_id
-            )
+            permission = self._portal(granted, patient_id, admit)
+            user_id = self.identity.create_user(
+                self._tenant(actor.tenant_id), email, granted, password=password,
+                patient_id=patient_id, by=actor.user_id,
+            )  # fmt: skip
         except CareVaultError as exc:
             self._refuse(actor, client, f"create user refused: {exc.message}", exc.status)
             raise
+        if permission is not None:  # whose permission a minor's account rests on
+            d = self.deps
+            d.audit.commit(d.committer, actor.tenant_id, self._rec(
+                actor, client, f"portal account for a minor, with the permission of the "
+                f"guardian of representation {permission}", user_id,
+            ))  # fmt: skip
+        return user_id
+
+    @staticmethod
+    def _portal(
+        role: Role, patient_id: str | None, admit: Callable[[str], str | None] | None
+    ) -> str | None:
+        if patient_id is None:
+            return None
+        if role is not Role.PATIENT:
+            # A representative reaches a patient only through a verified representation.
+            raise Invalid("only a patient account is linked to a patient")
+        if admit is None:  # no path links a Patient without the age check
+            raise Forbidden("linking a patient account needs the portal-account check")
+        return admit(patient_id)
 
     def update_user(
         self,

@@ -57,6 +57,7 @@ ROUTE_WORDS = frozenset(
         "sessions",
         "sign-in",
         "token",
+        "unsubscribe",
         "users",
         "verify",
     }

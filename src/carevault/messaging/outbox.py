@@ -13,6 +13,10 @@ from carevault.identity.permissions import Role
 from carevault.messaging.models import MessageState, RecipientKind, notification_outbox
 from carevault.messaging.templates import template as find_template
 
+MARKETING_TEMPLATES = frozenset({"marketing-update"})
+"""Templates that are marketing (templates.toml): only these honour the opt-out, and only
+`Preferences.send_marketing` may queue them."""
+
 
 def enqueue(
     conn: Connection,
@@ -23,12 +27,17 @@ def enqueue(
     template: str,
     params: Mapping[str, str | int] | None = None,
     now: str,
+    marketing_checked: bool = False,
 ) -> str:
     """Queue one message (to a user id, or to every active user of a role); returns its id.
 
     The PHI guard runs first: an unknown template, a missing, extra or mistyped parameter, or a
     link that is not made of route words and opaque ids raises Invalid and writes nothing.
+    A marketing template is queued only by `Preferences.send_marketing`, which checked the
+    opt-out and the suppression list (`marketing_checked`): no other path can skip them.
     """
+    if template in MARKETING_TEMPLATES and not marketing_checked:
+        raise Invalid(f"'{template}' is marketing: send it with send_marketing")
     find_template(template).check(dict(params or {}))
     kind = _check_recipient(kind, recipient)
     message_id = str(uuid.uuid4())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 
 from carevault.messaging.service import NotificationService
 
@@ -15,8 +16,15 @@ log = logging.getLogger("carevault.notifications")
 
 
 class NotificationSender:
-    def __init__(self, service: NotificationService, poll_seconds: float) -> None:
+    def __init__(
+        self,
+        service: NotificationService,
+        poll_seconds: float,
+        before_each_round: Sequence[Callable[[], object]] = (),
+    ) -> None:
         self._service = service
+        # E.g. releasing held disclosure notices whose gag ended: they join this round.
+        self._before = tuple(before_each_round)
         self._poll = max(poll_seconds, 0.05)
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -34,6 +42,8 @@ class NotificationSender:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
+                for step in self._before:
+                    step()
                 self._service.deliver_due()
             except Exception as exc:  # one bad round must not end the sender; no PHI in the log
                 log.error("notification round failed", extra={"error": type(exc).__name__})

@@ -8,7 +8,8 @@ from __future__ import annotations
 from fhir.resources.R4B import get_fhir_model_class
 
 from carevault.fhir_types import SERVED_TYPES
-from carevault.policy.bases import MINIMUM_NECESSARY_EXEMPT
+from carevault.identity.permissions import Purpose as PurposeOfUse
+from carevault.policy.bases import MINIMUM_NECESSARY_EXEMPT, Basis
 from carevault.policy.schema import CategoryKind, Policy, TypeCut
 
 
@@ -23,8 +24,14 @@ def problems(policy: Policy) -> list[str]:
             if name not in categories
         )
 
+    codes = {p.value for p in PurposeOfUse}
     for pid, purpose in policy.purposes.items():
         known(f"purposes.{pid}.categories", purpose.categories)
+        if purpose.purpose_of_use is not None and purpose.purpose_of_use not in codes:
+            found.append(
+                f"purposes.{pid}.purpose_of_use: unknown code {purpose.purpose_of_use!r} "
+                f"(known: {', '.join(sorted(codes))})"
+            )
     for rid, recipient in policy.recipients.items():
         known(f"recipients.{rid}.shares", recipient.shares)
     known("never_shared", policy.never_shared)
@@ -62,8 +69,23 @@ def problems(policy: Policy) -> list[str]:
         known(f"rights.{rname}.categories", right.categories)
     found.extend(_stored_problems(policy))
     found.extend(_third_party_problems(policy))
+    found.extend(_order_problems(policy))
     found.extend(_right_problems(policy))
     return found
+
+
+# The bases whose checker reads `requires_order` (the others always, or never, need an order):
+# a flag the disclosure path would ignore would be a promise silently dropped.
+ORDER_OPTIONAL: frozenset[Basis] = frozenset({Basis.HEALTH_OVERSIGHT})
+
+
+def _order_problems(policy: Policy) -> list[str]:
+    return [
+        f"disclosure.bases.{basis.value}.requires_order: only "
+        f"{', '.join(sorted(b.value for b in ORDER_OPTIONAL))} can be made to require an order"
+        for basis, rule in policy.disclosure.bases.items()
+        if rule.requires_order and basis not in ORDER_OPTIONAL
+    ]
 
 
 # The longest a law lets a request wait: (deadline, extension) in days.

@@ -9,6 +9,7 @@ from carevault.policy.bases import ACCOUNTING_EXCLUDED, Basis
 from carevault.policy.schema import (
     BasisRule,
     Category,
+    CategoryKind,
     MinimumProfile,
     Notice,
     Policy,
@@ -41,6 +42,17 @@ class PrivacyPolicy:
         """The cut a disclosure on this basis gets; None: what the basis names, whole."""
         name = self.basis(basis).minimum_necessary
         return None if name is None else self.document.minimum_necessary[name]
+
+    @property
+    def phi_purposes_of_use(self) -> frozenset[str]:
+        """The PurposeOfUse codes of the purposes that use PHI: the only ones under which the
+        workforce may reach a patient's record (the gate enforces it)."""
+        phi = {n for n, c in self.document.categories.items() if c.kind is CategoryKind.PHI}
+        return frozenset(
+            p.purpose_of_use
+            for p in self.document.purposes.values()
+            if p.purpose_of_use is not None and phi & set(p.categories)
+        )
 
     def notice(self, event: str) -> Notice:
         return self.document.notices.get(event, Notice.NONE)

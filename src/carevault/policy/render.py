@@ -222,6 +222,8 @@ def notice_view(policy: PrivacyPolicy) -> dict[str, Any]:
         if rule.minimum_necessary is not None:
             profile = doc.minimum_necessary[rule.minimum_necessary]
             details.append(f"Only the minimum necessary: {profile.description}")
+        if rule.requires_order:
+            details.append("Only for an investigation on file, and only what it names.")
         if rule.notice is Notice.BEFORE:
             details.append(f"You are told in advance{UNLESS_ORDER}.")
         elif rule.notice is Notice.AFTER:

@@ -81,6 +81,10 @@ class BasisRule(Strict):
     in_accounting: bool | None = None
     """Listed in the patient's accounting; None: as 164.528 says (bases.ACCOUNTING_EXCLUDED)."""
     notice: Notice = Notice.NONE
+    requires_order: bool = False
+    """Released only for an investigation on file: an order (legal.py, kind administrative)
+    for this patient naming what is released. Honoured by health-oversight only (checks.py);
+    required-by-law, subpoena and research need their order always."""
 
 
 class ThirdPartyRelease(Strict):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
+from carevault.fhir_types import CLINICAL_TYPES, COHORT_TYPES
 from carevault.identity.permissions import (
     ROLE_PURPOSES,
     STANDING_PURPOSE_EXCLUDED,
@@ -118,6 +119,31 @@ def refusal_status(subject: Subject) -> Status:
     if subject.may_break_glass and subject.role in BREAK_GLASS_ROLES:
         return Status.FORBIDDEN
     return Status.NOT_FOUND
+
+
+POLICY_EXEMPT_PURPOSES = frozenset(
+    {Purpose.PATRQT, Purpose.FAMRQT, Purpose.PWATRNY, Purpose.HCOMPL, Purpose.HLEGAL,
+     Purpose.ETREAT}
+)  # fmt: skip
+"""The individual's own access (and their representative's), the privacy officer's oversight
+and emergency treatment: what the law requires or permits whatever uses a policy lists."""
+PHI_TYPES = frozenset((*CLINICAL_TYPES, *COHORT_TYPES))
+
+
+def outside_policy(
+    subject: Subject, resource_type: str, phi_purposes: frozenset[str] | None
+) -> str | None:
+    """Why the workforce may not reach PHI under this purpose of use, if the deployment's
+    policy lists no use of PHI for it (named system actors are audited jobs: exempt)."""
+    if phi_purposes is None or subject.role is None or resource_type not in PHI_TYPES:
+        return None
+    if subject.purpose in POLICY_EXEMPT_PURPOSES or subject.purpose.value in phi_purposes:
+        return None
+    listed = ", ".join(sorted(phi_purposes)) or "nothing"
+    return (
+        f"this deployment's privacy policy uses health information only for {listed}, "
+        f"not for {subject.purpose.value}"
+    )
 
 
 def decide(subject: Subject, target: Target) -> Decision:

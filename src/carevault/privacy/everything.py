@@ -77,6 +77,8 @@ def everything(gate: GateHooks, patient_id: str, request: EverythingRequest) -> 
         directory = [t for t in DIRECTORY_TYPES if t in wanted]
         with s.reader.connect() as conn:
             found = _work(gate, conn, patient_id, plan, compartment, directory)
+            found = gate.screen(conn, compartment).everything(found, patient_id, compartment,
+                                                              plan.since)  # fmt: skip
             conn.rollback()
     except CareVaultError as exc:
         gate.audit_refusal(Action.EVERYTHING, "Patient", (patient_id,), exc, detail)

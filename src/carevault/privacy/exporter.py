@@ -96,7 +96,9 @@ class ExportStream:
                     more = len(versions) == self._batch_size
                     if more:
                         upcoming = ahead.submit(self._read, query, versions[-1].resource_id)
-                    cut = [self._p.minimum(v) for v in versions]
+                    # after the batch's paging: what the security labels hide is left out
+                    kept = self._p.screen(None, (rtype,)).keep(versions)
+                    cut = [self._p.minimum(v) for v in kept]
                     self._audit(rtype, cut)
                     yield ExportBatch(rtype, [v.body for v in cut if v.body is not None])
                     if not more:

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
@@ -20,7 +21,15 @@ from carevault.audit.models import Action, AuditRecord, Outcome
 from carevault.clock import isoformat
 from carevault.errors import CareVaultError, Forbidden, Gone, NotFound
 from carevault.identity.models import Actor
-from carevault.privacy import bundle_processing, conditional_writes, decisions, exporter, importer
+from carevault.privacy import (
+    bundle_processing,
+    conditional_writes,
+    decisions,
+    exporter,
+    importer,
+    segmentation,
+    soft_delete,
+)
 from carevault.privacy import everything as everything_op
 from carevault.privacy import reach as reach_rules
 from carevault.privacy import type_history as type_history_op
@@ -61,6 +70,7 @@ class SearchResult:
 
 class Gate:
     def __init__(self, services: GateServices, actor: Actor, request: RequestInfo) -> None:
+        soft_delete.honour(services)  # hidden (soft-deleted) records answer 404 to keyed access
         self._s = services
         self.actor = actor
         self._request = request
@@ -145,10 +155,13 @@ class Gate:
         names = sorted({name for name, _ in params})
 
         def work(conn: Connection) -> Page:
-            return flow.page(conn, self._scope, rtype, params, state, lenient)
+            # what security labels hide is left out in SQL (segmentation.py), with its total
+            hide = segmentation.search_exclusions(conn, self._resolve(conn), self.actor, rtype)
+            return flow.page(conn, self._scope, rtype, [*params, *hide], state, lenient)
 
         # the audit entry names every match and every included resource, and their patients
-        found = self._read(Action.SEARCH, rtype, "read", work, detail="params=" + ",".join(names))
+        found = self._read(Action.SEARCH, rtype, "read", work, detail="params=" + ",".join(names),
+                           params=params)  # fmt: skip
         next_page = flow.next_page(rtype, params, state, found)
         views = [flow.elements(self._minimum(v), found.options) for v in found.versions]
         included = [self._minimum(v) for v in found.included]
@@ -222,6 +235,7 @@ class Gate:
         return GateHooks(
             self._s, self.actor, self._scope, self._decide, self._record, self.audit_refusal,
             self._minimum, self._read, self.read, self.search,
+            partial(segmentation.screen_of, self._s.reader, reach=self._resolve, actor=self.actor),
         )  # fmt: skip
 
     # -- export ----------------------------------------------------------------
@@ -301,7 +315,12 @@ class Gate:
             )
         # decisions.py: permission, tenant, purpose; which patients: the scope (reach.py)
         target = decisions.Target(self.actor.tenant_id, rtype, action)
-        decision = decisions.decide(self._resolve().subject, target)
+        subject = self._resolve().subject
+        decision = decisions.decide(subject, target)
+        # the deployment's policy lists the only purposes PHI is used for
+        why = decisions.outside_policy(subject, rtype, self._s.phi_purposes)
+        if decision.allowed and why:
+            raise Forbidden(why)
         if not decision.allowed:
             error = NotFound if decision.status is decisions.Status.NOT_FOUND else Forbidden
             raise error(decision.reason)
@@ -324,6 +343,7 @@ class Gate:
         *,
         ids: tuple[str, ...] = (),
         detail: str | None = None,
+        params: Sequence[tuple[str, str]] | None = None,
     ) -> T:
         # One resource: its patient's reach is enough (a point query, not the care set).
         single = len(ids) == 1 and action in _SINGLE_READS and self._reach is None
@@ -334,7 +354,11 @@ class Gate:
                     self._resolve(conn, (rtype, ids[0]) if single else None)
                     self._decide(rtype, permission)
                     try:
-                        result = work(conn)
+                        # security labels (segmentation.py): what they hide looks missing
+                        result = segmentation.screen_read(
+                            conn, self._s.store, self._resolve(conn), self.actor, action, rtype,
+                            work(conn), params,
+                        )  # fmt: skip
                     except NotFound:
                         self._refuse_out_of_reach(conn, rtype, ids)
                         raise

@@ -4,13 +4,16 @@ $validate), so those follow the same door without reaching into the Gate's inter
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
 
 from carevault.audit.models import Action, AuditRecord, Outcome
 from carevault.errors import CareVaultError
 from carevault.identity.models import Actor
+from carevault.privacy.segmentation import Screen
 from carevault.privacy.services import GateServices
 from carevault.records.store import Scope, Version
 
@@ -44,6 +47,9 @@ class GateHooks:
     """The gate's whole read interaction (audited)."""
     search: Callable[[str, Sequence[tuple[str, str]]], SearchResult]
     """The gate's whole search interaction (audited)."""
+    screen: Callable[[Connection | None, Collection[str]], Screen] = lambda _c, _t: Screen()
+    """What the security labels hide from this actor among resources of these types
+    (segmentation.py), read on `conn` (None: on a reader connection of its own)."""
 
     @property
     def tenant_id(self) -> str:

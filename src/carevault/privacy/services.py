@@ -23,6 +23,8 @@ class GateServices:
     default_count: int = 20
     max_count: int = 100
     minimum_necessary: MinimumNecessary = field(default_factory=RoleProfiles)
+    phi_purposes: frozenset[str] | None = None
+    """The PurposeOfUse codes the deployment's privacy policy uses PHI for (None: any)."""
     store: RecordStore = field(init=False)
     audit: AuditRecorder = field(init=False)
 

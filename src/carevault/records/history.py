@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, func, or_, select, tuple_
+from sqlalchemy import Connection, and_, exists, func, or_, select, tuple_
 from sqlalchemy.sql import ColumnElement
 
+from carevault.records.models import hidden_resources
 from carevault.records.models import resource_versions as rv
 from carevault.records.params import IN_COMPARTMENT
 from carevault.records.store import RecordStore, Scope, Version
@@ -49,6 +50,14 @@ def type_history(
         where.append(rv.c.patient_id.in_(sorted(scope.patient_ids)))
     if since is not None:
         where.append(rv.c.last_updated >= since)
+    hidden = hidden_resources.c
+    where.append(
+        ~exists().where(
+            hidden.tenant_id == rv.c.tenant_id,
+            hidden.resource_type == rv.c.resource_type,
+            hidden.resource_id == rv.c.resource_id,
+        )
+    )  # soft-deleted resources are absent from every listing, as from reads
     total = conn.execute(select(func.count()).select_from(rv).where(*where)).scalar_one()
     if count == 0:
         return HistoryPage([], int(total), None)

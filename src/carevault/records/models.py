@@ -132,3 +132,16 @@ search_snapshots = Table(
     Column("sealed_ids", LargeBinary, nullable=False),  # the id list, sealed to the user
     Index("ix_search_snapshots_expiry", "tenant_id", "expires_at"),
 )
+
+# Soft delete (privacy/soft_delete.py): a resource hidden from every screen but kept. Its
+# table lives with the records so that listings here (type history) can leave hidden ones out.
+hidden_resources = Table(
+    "hidden_resources",
+    metadata,
+    Column("tenant_id", String(36), primary_key=True),
+    Column("resource_type", String(64), primary_key=True),
+    Column("resource_id", String(64), primary_key=True),
+    Column("patient_id", String(64), nullable=True),
+    Column("hidden_at", String(32), nullable=False),
+    Column("hidden_by", String(128), nullable=False),
+)

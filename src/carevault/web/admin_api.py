@@ -1,7 +1,7 @@
 """The account administrator's API (JSON; problem+json errors; identity:user:manage).
 
     GET   /admin/users                                  accounts of the caller's tenant
-    POST  /admin/users          {email, role, password?}
+    POST  /admin/users          {email, role, password?, patient?, guardian_consent?}
     PATCH /admin/users/{id}     {role?, active?, may_break_glass?}
     POST  /admin/users/{id}/mfa-reset
     GET   /admin/policy · PUT /admin/policy {care_rule, session_idle_minutes,
@@ -24,6 +24,7 @@ from carevault.errors import CareVaultError, Unauthorized
 from carevault.identity.account_base import Client
 from carevault.identity.models import Actor
 from carevault.identity.tenant_policy import TenantPolicy
+from carevault.privacy.minor_accounts import MinorAccounts
 from carevault.runtime import Runtime
 from carevault.web.auth_api import (
     BadInput,
@@ -125,12 +126,23 @@ async def list_users(request: Request) -> Response:
 @router.post("/users")
 async def create_user(request: Request) -> Response:
     def op(rt: Runtime, actor: Actor, client: Client, body: dict[str, Any]) -> Response:
+        patient = text(body, "patient", required=False, limit=64)
+        guardian = text(body, "guardian_consent", required=False, limit=64)
+        if guardian is not None and patient is None:
+            raise BadInput("'guardian_consent' goes with 'patient', the account's Patient id")
+        # A minor's portal account needs a guardian's permission (AM-37): birthDate is PHI,
+        # so the check is privacy's, reading through the gate.
+        minors = MinorAccounts(
+            rt.gate_services, rt.policy, lambda reader, pid: rt.gate(reader).read("Patient", pid)
+        )
         user_id = rt.accounts.admin.create_user(
             actor,
             text(body, "email", limit=320),
             text(body, "role", limit=32),
             text(body, "password", required=False, limit=100_000),
             client,
+            patient_id=patient,
+            admit=lambda pid: minors.admit(actor.tenant_id, pid, guardian),
         )
         return json_response({"user_id": user_id}, 201)
 

@@ -19,27 +19,17 @@ from typing import Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from carevault.errors import CareVaultError, Invalid, Unauthorized
+from carevault.errors import CareVaultError, Invalid
 from carevault.identity.models import Actor
 from carevault.privacy.oversight.service import AlertFilter, OversightService
 from carevault.privacy.oversight_models import AlertKind, AlertState
-from carevault.runtime import Runtime
-from carevault.web.fhir_api.deps import request_info
-from carevault.web.refusals import audit_anonymous_refusal, bearer_token
+from carevault.web.problem_calls import problem, signed_in_call
 
 T = TypeVar("T")
-PROBLEM_JSON = "application/problem+json"
 router = APIRouter(prefix="/privacy")
 _FILTERS = {"state", "kind", "user", "date"}
-
-
-def problem(status: int, title: str, detail: str) -> Response:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    headers = {"WWW-Authenticate": 'Bearer realm="carevault"'} if status == 401 else None
-    return Response(orjson.dumps(body), status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _json(value: Any, status: int = 200) -> Response:
@@ -50,29 +40,9 @@ async def _call(
     request: Request, operation: Callable[[OversightService, Actor], T]
 ) -> T | Response:
     """Authenticate, run the operation in a worker thread, map refusals to problem documents."""
-    runtime: Runtime = request.app.state.runtime
-
-    def run() -> T:
-        token = bearer_token(request.headers.get("authorization"))
-        try:
-            actor = runtime.identity.authenticate(token)
-        except Unauthorized as exc:
-            audit_anonymous_refusal(
-                runtime,
-                token=token,
-                status=401,
-                reason=f"bearer token refused: {exc.message}",
-                method=request.method,
-                path=request.url.path,
-                info=request_info(request),
-            )
-            raise
-        return operation(runtime.oversight.service, actor)
-
-    try:
-        return await run_in_threadpool(run)
-    except CareVaultError as exc:
-        return problem(exc.status, type(exc).__name__, exc.message)
+    return await signed_in_call(
+        request, lambda runtime, actor: operation(runtime.oversight.service, actor)
+    )
 
 
 async def _field(request: Request, name: str) -> object:

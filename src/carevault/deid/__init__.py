@@ -1,0 +1,1 @@
+"""De-identification: Safe Harbor for FHIR resources, free text and DICOM."""

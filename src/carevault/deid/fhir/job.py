@@ -1,0 +1,135 @@
+"""One partition of a de-identification export, as a picklable job: the same function runs
+in the command's process or on a Dask worker, which opens the CareVault runtime of the data
+folder it is given (the key store must be reachable there) or reuses the one registered in
+its process. Only patient ids travel with a job; PHI is read through the gate where it runs."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import orjson
+
+from carevault.deid.fhir.engine import Tally
+from carevault.deid.fhir.partition import Pseudonyms, deidentify_partition
+from carevault.deid.fhir.profile import load_profile
+from carevault.deid.fhir.residual import ResidualScan
+from carevault.deid.fhir.writers import write_part
+from carevault.identity.models import Actor, system_actor
+from carevault.identity.permissions import Purpose
+from carevault.privacy.deid_pseudonyms import DeidPseudonyms
+from carevault.privacy.gate import RequestInfo
+from carevault.runtime import Runtime
+from carevault.settings import Settings
+
+EXPORT_REASON = "de-identification export"
+_RUNTIMES: dict[tuple[str, str], Runtime] = {}
+_OPENED: set[tuple[str, str]] = set()  # opened by jobs (a worker's own), not registered
+_LOCK = threading.Lock()
+
+
+def export_actor(tenant_id: str) -> Actor:
+    return system_actor(tenant_id, EXPORT_REASON, Purpose.HRESCH)
+
+
+def _key(settings: Settings) -> tuple[str, str]:
+    return (str(settings.home.resolve()), settings.resolved_database_url)
+
+
+def register_runtime(rt: Runtime) -> None:
+    """Let jobs in this process (a LocalCluster's threads) use the command's runtime."""
+    with _LOCK:
+        _RUNTIMES[_key(rt.settings)] = rt
+
+
+def unregister_runtime(rt: Runtime) -> None:
+    with _LOCK:
+        _RUNTIMES.pop(_key(rt.settings), None)
+
+
+def _runtime(home: str, database_url: str | None, keystore: str | None) -> Runtime:
+    settings = Settings(home=Path(home), database_url=database_url,
+                        keystore_path=Path(keystore) if keystore else None)  # fmt: skip
+    with _LOCK:
+        found = _RUNTIMES.get(_key(settings))
+        if found is None:  # a remote worker: its own runtime, kept for the next jobs
+            found = _RUNTIMES[_key(settings)] = Runtime(settings)
+            _OPENED.add(_key(settings))
+        return found
+
+
+def close_worker_runtimes() -> None:
+    """Close the runtimes jobs opened in this process (a worker shutting down, tests)."""
+    with _LOCK:
+        opened = [_RUNTIMES.pop(k) for k in list(_OPENED) if k in _RUNTIMES]
+        _OPENED.clear()
+    for rt in opened:
+        rt.close()
+
+
+@dataclass(frozen=True)
+class PartitionJob:
+    home: str
+    database_url: str | None
+    keystore: str | None
+    """The data folder, database and key store, as the driver's settings name them."""
+    tenant_id: str
+    profile: str
+    """A shipped profile's name or a profile file's path."""
+    project: str
+    patient_ids: tuple[str, ...]
+    fmt: str
+    out: str
+    index: int
+    export_date: str
+    style: str = "tag"
+
+
+@dataclass
+class PartitionSummary:
+    index: int
+    patients: int = 0
+    resources: int = 0
+    per_type: Counter[str] = field(default_factory=Counter)
+    tally: Tally = field(default_factory=Tally)
+    scan: ResidualScan = field(default_factory=lambda: ResidualScan(frozenset()))
+
+
+def _scrubber(text: str, style: str, key: bytes) -> str:
+    from carevault.deid.text import scrub_text  # the free-text scrubber (deid/text)
+
+    return scrub_text(text, style=style, key=key)[0]  # type: ignore[arg-type]
+
+
+def run_partition(job: PartitionJob) -> PartitionSummary:
+    rt = _runtime(job.home, job.database_url, job.keystore)
+    actor = export_actor(job.tenant_id)
+    profile = load_profile(job.profile)
+    store = DeidPseudonyms(rt.gate_services)
+    project = store.project(actor, job.project, create=False)
+    members = frozenset(job.patient_ids)
+    codes = store.codes(actor, project, members)
+    pseudonyms = Pseudonyms(
+        codes, project.pseudonym, project.derived_key,
+        lambda rid: store.codes(actor, project, [rid])[rid],
+    )  # fmt: skip
+    request = RequestInfo(f"deid-{secrets.token_hex(8)}", user_agent="carevault deid export")
+    gate = rt.gate(actor, request)
+    stream = gate.export(None, patients=members)  # decided, read and audited per patient
+    bodies = [orjson.loads(b) for batch in stream for b in batch.bodies]
+    result = deidentify_partition(
+        profile, bodies, members, pseudonyms, date.fromisoformat(job.export_date), _scrubber,
+        style=job.style,
+    )  # fmt: skip
+    del bodies
+    summary = PartitionSummary(job.index, result.patients, result.resources,
+                               tally=result.tally, scan=result.scan)  # fmt: skip
+    if result.scan.clean:  # nothing of a failed partition reaches a file
+        for rtype, rows in result.outputs.items():
+            write_part(Path(job.out), job.fmt, job.index, rtype, rows)
+            summary.per_type[rtype] = len(rows)
+    return summary

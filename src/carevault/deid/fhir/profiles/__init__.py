@@ -1,0 +1,1 @@
+"""The shipped de-identification profiles (TOML, read with importlib.resources)."""

@@ -1,0 +1,1 @@
+"""Unit tests of de-identification (FHIR, free text, DICOM)."""
