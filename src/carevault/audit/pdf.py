@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from fpdf import FPDF
-
 from carevault.audit.reports import ReportPage
+from carevault.report_pdf import latin1, report_page
 
 _COLUMNS = (
     ("seq", "Seq", 12),
@@ -22,32 +19,18 @@ _COLUMNS = (
 )
 
 
-def _latin1(text: str) -> str:
-    # The core fonts speak Latin-1; our cells are ids and codes, anything else becomes '?'.
-    return text.encode("latin-1", "replace").decode("latin-1")
-
-
 def _patients(raw: str) -> str:
     return raw.strip("[]").replace('"', "").replace(",", ", ")
 
 
 def to_pdf(page: ReportPage, tenant_label: str) -> bytes:
-    pdf = FPDF(orientation="landscape", format="A4")
-    pdf.set_title("CareVault audit report")
-    pdf.set_creation_date(datetime.fromisoformat(page.generated_at))
-    pdf.set_auto_page_break(auto=True, margin=12)
-    pdf.add_page()
-    pdf.set_font("Helvetica", "B", 14)
-    pdf.cell(0, 8, "CareVault audit report", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "", 9)
     lines = (
         f"Tenant: {tenant_label}",
         f"Filters: {page.filters.describe()}",
         f"Generated at: {page.generated_at}",
         f"Entries: {len(page.entries)}",
     )
-    for line in lines:
-        pdf.cell(0, 5, _latin1(line), new_x="LMARGIN", new_y="NEXT")
+    pdf = report_page("CareVault audit report", page.generated_at, lines)
     pdf.ln(3)
     pdf.set_font("Helvetica", "", 7)
     widths = tuple(w for _, _, w in _COLUMNS)
@@ -60,5 +43,5 @@ def to_pdf(page: ReportPage, tenant_label: str) -> bytes:
             for name, _, _ in _COLUMNS:
                 value = entry[name]
                 text = _patients(value) if name == "patient_ids" else str(value or "")
-                row.cell(_latin1(text))
+                row.cell(latin1(text))
     return bytes(pdf.output())

@@ -27,6 +27,7 @@ from carevault.crypto.keystore import VENDOR_CHAIN
 from carevault.errors import NotFound
 from carevault.identity.models import Actor
 from carevault.privacy.services import GateServices
+from carevault.report_pdf import latin1
 from carevault.retention.models import Certificate, CertificateKind, Item, deletion_certificates
 
 SIGNING_PURPOSE = "deletion-certificate"
@@ -192,7 +193,7 @@ def to_pdf(cert: Certificate) -> bytes:
         ("Method", cert.method),
         *sorted(cert.basis.items()),
     ):
-        pdf.multi_cell(0, 6, _ascii(f"{label}: {value}"), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 6, latin1(f"{label}: {value}"), new_x="LMARGIN", new_y="NEXT")
     for title, items in (("Destroyed", cert.destroyed), ("Kept, and why", cert.kept)):
         pdf.set_font("Helvetica", "B", 12)
         pdf.cell(0, 9, title, new_x="LMARGIN", new_y="NEXT")
@@ -200,12 +201,12 @@ def to_pdf(cert: Certificate) -> bytes:
         if not items:
             pdf.multi_cell(0, 5, "(nothing)", new_x="LMARGIN", new_y="NEXT")
         for item in items:
-            pdf.multi_cell(0, 5, _ascii("- " + _line(item)), new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(0, 5, latin1("- " + _line(item)), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", size=8)
     pdf.multi_cell(
-        0, 4, _ascii(f"{ALGORITHM} public key: {cert.public_key}"), new_x="LMARGIN", new_y="NEXT"
+        0, 4, latin1(f"{ALGORITHM} public key: {cert.public_key}"), new_x="LMARGIN", new_y="NEXT"
     )
-    pdf.multi_cell(0, 4, _ascii(f"Signature: {cert.signature}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 4, latin1(f"Signature: {cert.signature}"), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
 
 
@@ -222,8 +223,3 @@ def _line(item: Item) -> str:
     if item.why:
         parts.append(f"why: {item.why}")
     return "; ".join(parts)
-
-
-def _ascii(text: str) -> str:
-    # Break long ids so multi_cell can wrap them; core fonts are Latin-1 only.
-    return text.encode("latin-1", "replace").decode("latin-1")

@@ -17,6 +17,7 @@ from carevault.identity.models import Actor
 from carevault.identity.permissions import ROLE_PERMISSIONS, Purpose, Role
 from carevault.privacy.everything import EverythingRequest
 from carevault.privacy.gate import Gate
+from carevault.report_pdf import latin1
 
 MAX_PAGES = 10_000  # a guard: 100 resources a page
 _LABELS = ("code", "vaccineCode", "medicationCodeableConcept", "type", "class", "category")
@@ -64,10 +65,6 @@ def compartment_bundle(
         "total": len(entries),
         "entry": entries,
     }
-
-
-def _latin1(text: str) -> str:
-    return text.encode("latin-1", "replace").decode("latin-1")
 
 
 def _label(resource: dict[str, Any]) -> str:
@@ -123,7 +120,7 @@ def to_pdf(bundle: dict[str, Any], tenant_label: str, request_id: str, fee_note:
         f"Records: {bundle['total']}",
         fee_note,
     ):
-        pdf.multi_cell(0, 5, _latin1(line), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 5, latin1(line), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     with pdf.table(col_widths=(40, 25, 125), text_align="LEFT", line_height=5) as table:
         header = table.row()
@@ -132,7 +129,7 @@ def to_pdf(bundle: dict[str, Any], tenant_label: str, request_id: str, fee_note:
         for entry in bundle["entry"]:
             resource = entry["resource"]
             row = table.row()
-            row.cell(_latin1(str(resource.get("resourceType", ""))))
-            row.cell(_latin1(_when(resource)))
-            row.cell(_latin1(_label(resource)[:300]))
+            row.cell(latin1(str(resource.get("resourceType", ""))))
+            row.cell(latin1(_when(resource)))
+            row.cell(latin1(_label(resource)[:300]))
     return bytes(pdf.output())

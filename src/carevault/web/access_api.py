@@ -32,18 +32,12 @@ from carevault.identity.models import Actor
 from carevault.privacy.break_glass import Who
 from carevault.runtime import Runtime
 from carevault.web.fhir_api.deps import request_info
+from carevault.web.problem_calls import problem
 from carevault.web.refusals import audit_anonymous_refusal, bearer_token
 
 T = TypeVar("T")
-PROBLEM_JSON = "application/problem+json"
 MAX_BODY = 16 * 1024
 router = APIRouter()
-
-
-def problem(status: int, title: str, detail: str) -> Response:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    headers = {"WWW-Authenticate": 'Bearer realm="carevault"'} if status == 401 else None
-    return Response(orjson.dumps(body), status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _json(value: Any, status: int = 200) -> Response:

@@ -32,12 +32,12 @@ from carevault.web.auth_api import (
     client_of,
     guarded,
     json_response,
-    problem,
     read_body,
     session_token,
     text,
 )
 from carevault.web.fhir_api.deps import request_info
+from carevault.web.problem_calls import problem
 from carevault.web.refusals import audit_anonymous_refusal
 
 router = APIRouter(prefix="/admin", include_in_schema=False)

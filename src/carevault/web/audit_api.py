@@ -33,19 +33,13 @@ from carevault.privacy.gate import RequestInfo
 from carevault.runtime import Runtime
 from carevault.web.fhir_api.deps import request_info
 from carevault.web.outcome import FHIR_JSON, outcome
+from carevault.web.problem_calls import problem
 from carevault.web.refusals import audit_anonymous_refusal, bearer_token
 
 T = TypeVar("T")
-PROBLEM_JSON = "application/problem+json"
 router = APIRouter()
 _REPORT_PARAMS = {"patient", "user", "action", "outcome", "since", "until", "count", "before"}
 _LOG_PARAMS = {"patient", "count", "before"}
-
-
-def problem(status: int, title: str, detail: str) -> Response:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    headers = {"WWW-Authenticate": 'Bearer realm="carevault"'} if status == 401 else None
-    return Response(orjson.dumps(body), status, media_type=PROBLEM_JSON, headers=headers)
 
 
 class Services:

@@ -36,22 +36,13 @@ from carevault.identity.account_core import SignIn
 from carevault.identity.lockout import Throttled
 from carevault.runtime import Runtime
 from carevault.web.fhir_api.deps import request_info
+from carevault.web.problem_calls import problem
 from carevault.web.refusals import audit_anonymous_refusal, bearer_token
 
-PROBLEM_JSON = "application/problem+json"
 COOKIE = "cv_session"
 MAX_BODY = 16 * 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 router = APIRouter(prefix="/auth", include_in_schema=False)
-
-
-def problem(
-    status: int, title: str, detail: str, headers: dict[str, str] | None = None
-) -> Response:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    if status == 401:
-        headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="carevault"'}
-    return Response(orjson.dumps(body), status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def json_response(value: Any, status: int = 200) -> Response:

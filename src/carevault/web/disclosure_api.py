@@ -30,11 +30,12 @@ from carevault.privacy.break_glass import Who
 from carevault.privacy.disclosure.gather import DisclosureRequest
 from carevault.privacy.disclosure.service import DISCLOSE, Released
 from carevault.runtime import Runtime
-from carevault.web.auth_api import client_of, json_response, problem, read_body, session_token
+from carevault.web.auth_api import client_of, json_response, read_body, session_token
 from carevault.web.fhir_api import bundles
 from carevault.web.fhir_api.deps import Records, request_info
 from carevault.web.fhir_api.routes import base_url, checked, json_body, json_only
 from carevault.web.outcome import FHIR_JSON
+from carevault.web.problem_calls import problem
 from carevault.web.refusals import audit_anonymous_refusal
 
 T = TypeVar("T")

@@ -22,9 +22,13 @@ T = TypeVar("T")
 PROBLEM_JSON = "application/problem+json"
 
 
-def problem(status: int, title: str, detail: str) -> Response:
+def problem(
+    status: int, title: str, detail: str, headers: dict[str, str] | None = None
+) -> Response:
+    """An application/problem+json answer (RFC 9457); a 401 names the Bearer scheme."""
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    headers = {"WWW-Authenticate": 'Bearer realm="carevault"'} if status == 401 else None
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="carevault"'}
     return Response(orjson.dumps(body), status, media_type=PROBLEM_JSON, headers=headers)
 
 

@@ -3,12 +3,9 @@ with the patient, the period and the generation time, then one row per disclosur
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from fpdf import FPDF
-
 from carevault.privacy.disclosure.accounting import AccountingReport
 from carevault.privacy.disclosure.ledger import DisclosureEntry
+from carevault.report_pdf import latin1, report_page
 
 _COLUMNS = (
     ("Date (UTC)", 26),
@@ -26,11 +23,6 @@ _INTRO = (
 )
 
 
-def _latin1(text: str) -> str:
-    # The core fonts speak Latin-1; anything else becomes '?'.
-    return text.encode("latin-1", "replace").decode("latin-1")
-
-
 def _cells(e: DisclosureEntry) -> tuple[str, ...]:
     recipient = e.recipient_name + (f"\n{e.recipient_address}" if e.recipient_address else "")
     why = e.purpose
@@ -41,14 +33,6 @@ def _cells(e: DisclosureEntry) -> tuple[str, ...]:
 
 
 def to_pdf(report: AccountingReport, tenant_label: str) -> bytes:
-    pdf = FPDF(orientation="landscape", format="A4")
-    pdf.set_title("Accounting of disclosures")
-    pdf.set_creation_date(datetime.fromisoformat(report.requested_at))
-    pdf.set_auto_page_break(auto=True, margin=12)
-    pdf.add_page()
-    pdf.set_font("Helvetica", "B", 14)
-    pdf.cell(0, 8, "Accounting of disclosures", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "", 9)
     lines = (
         f"Covered entity: {tenant_label}",
         f"Patient: Patient/{report.patient_id}",
@@ -56,10 +40,9 @@ def to_pdf(report: AccountingReport, tenant_label: str) -> bytes:
         f"Generated at: {report.requested_at}",
         f"Disclosures: {len(report.entries)}",
     )
-    for line in lines:
-        pdf.cell(0, 5, _latin1(line), new_x="LMARGIN", new_y="NEXT")
+    pdf = report_page("Accounting of disclosures", report.requested_at, lines)
     pdf.ln(1)
-    pdf.multi_cell(0, 4, _latin1(_INTRO), new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 4, latin1(_INTRO), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     if not report.entries:
         pdf.cell(0, 6, "No disclosures to account for in this period.", new_x="LMARGIN")
@@ -73,11 +56,11 @@ def to_pdf(report: AccountingReport, tenant_label: str) -> bytes:
             for entry in report.entries:
                 row = table.row()
                 for text in _cells(entry):
-                    row.cell(_latin1(text))
+                    row.cell(latin1(text))
     if report.unavailable:
         pdf.ln(3)
         pdf.set_font("Helvetica", "", 8)
         dates = ", ".join(r.disclosed_at[:10] for r in report.unavailable)
         note = f"Details of disclosures on {dates} were destroyed with the record's key."
-        pdf.multi_cell(0, 4, _latin1(note), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 4, latin1(note), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
