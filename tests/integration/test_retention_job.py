@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from carevault.audit.models import audit_entries
 from carevault.clock import ManualClock
-from carevault.errors import NotFound
+from carevault.errors import Invalid, NotFound
 from carevault.identity.models import Actor, TenantKind, system_actor
 from carevault.identity.permissions import Role
 from carevault.policy import load_profile
@@ -183,5 +183,37 @@ def test_the_command_line_dry_run(
     result = CliRunner().invoke(cli.app, ["retention", "run", "--dry-run", "--tenant", "north"])
     assert result.exit_code == 0, result.output
     assert "0 would delete" in result.output
+    ahead = CliRunner().invoke(
+        cli.app, ["retention", "run", "--dry-run", "--as-of", "2999-01-01", "--tenant", "north"]
+    )
+    assert ahead.exit_code == 0, ahead.output
+    assert "at 2999-01-01" in ahead.output
+    early = CliRunner().invoke(
+        cli.app, ["retention", "run", "--as-of", "2999-01-01", "--tenant", "north"]
+    )
+    assert early.exit_code != 0
+    assert "dry run only" in early.output
     missing = CliRunner().invoke(cli.app, ["retention", "run", "--tenant", "nowhere"])
     assert missing.exit_code != 0
+
+
+def test_a_dry_run_looks_ahead_but_a_run_never_deletes_early(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    tenant = runtime.identity.create_tenant("north", "North", TenantKind.PRACTICE)
+    gate = runtime.gate(system_actor(tenant.tenant_id, "test fixture"))
+    pid = gate.create("Patient", {"resourceType": "Patient"}).resource_id
+    bio = gate.create("Observation", biometric(pid, phi=False)).resource_id
+    job = RetentionJob(retention_for(runtime))
+    ahead = clock.now() + THREE_YEARS + timedelta(days=1)
+    preview = job.run(tenant.tenant_id, dry_run=True, as_of=ahead)
+    assert [d.resource_id for d in preview.due] == [bio]
+    assert preview.at.startswith(ahead.date().isoformat())
+    day_before = job.run(tenant.tenant_id, dry_run=True, as_of=ahead - timedelta(days=2))
+    assert day_before.due == []
+    with pytest.raises(Invalid, match="dry run only"):
+        job.run(tenant.tenant_id, as_of=ahead)
+    with pytest.raises(Invalid, match="past"):
+        job.run(tenant.tenant_id, dry_run=True, as_of=clock.now() - timedelta(days=1))
+    assert job.run(tenant.tenant_id).deleted == []  # today nothing is due: nothing went
+    assert gate.read("Observation", bio).resource_id == bio

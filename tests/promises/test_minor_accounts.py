@@ -122,3 +122,56 @@ def test_an_adult_needs_no_permission_and_the_age_is_read_on_the_clock(
     assert client.post("/admin/users", headers=north.headers("practice-admin"), json={
         "email": "g@north.example.org", "role": "patient", "guardian_consent": "x"},
     ).status_code == 400  # fmt: skip
+
+
+def _verified_guardian(client: TestClient, staff: dict[str, str], rep: str, child: str) -> str:
+    body = {"representative": rep, "patient": child, "kind": "guardian"}
+    recorded = client.post("/access/representations", headers=staff, json=body)
+    assert recorded.status_code == 201, recorded.text
+    rid = str(recorded.json()["representation_id"])
+    verify = client.post(f"/access/representations/{rid}/verify", headers=staff,
+                         json={"method": "court-order"})  # fmt: skip
+    assert verify.status_code == 200, verify.text
+    return rid
+
+
+@pytest.mark.promise("AM-37")
+def test_enabling_a_disabled_minors_account_needs_the_permission_again(
+    profiled: Profiled,
+) -> None:
+    dep = profiled("allmeds")
+    rt, client, north = dep.runtime, dep.client, dep.clinic.north
+    admin, staff = north.headers("practice-admin"), north.headers("staff")
+    child = create(rt, north, {"resourceType": "Patient", "birthDate": "2013-06-09"})
+    rep = user_id(rt, north, "representative")
+    rid = _verified_guardian(client, staff, rep, child)
+    made = _account(client, north, "kid@north.example.org", child, guardian_consent=rep)
+    assert made.status_code == 201, made.text
+    kid = made.json()["user_id"]
+    assert client.patch(f"/admin/users/{kid}", headers=admin,
+                        json={"active": False}).status_code == 204  # fmt: skip
+    # the guardian's representation ends while the account is off
+    revoked = client.post(f"/access/representations/{rid}/revoke", headers=staff, json={})
+    assert revoked.status_code == 200, revoked.text
+
+    enable = client.patch(f"/admin/users/{kid}", headers=admin, json={"active": True})
+    assert enable.status_code == 403, enable.text
+    assert "guardian_consent" in enable.json()["detail"]
+    again = client.patch(f"/admin/users/{kid}", headers=admin,
+                         json={"active": True, "guardian_consent": rep})  # fmt: skip
+    assert again.status_code == 403, again.text  # the representation was revoked
+    (entry,) = audit_of(rt, again)[-1:]
+    assert entry["outcome"] == "denied"
+    assert "update user refused" in entry["detail"]
+    listing = client.get("/admin/users", headers=admin).json()["users"]
+    assert [u["active"] for u in listing if u["user_id"] == kid] == [False]
+
+    rid2 = _verified_guardian(client, staff, rep, child)
+    enabled = client.patch(f"/admin/users/{kid}", headers=admin,
+                           json={"active": True, "guardian_consent": rep})  # fmt: skip
+    assert enabled.status_code == 204, enabled.text
+    assert any(rid2 in (e["detail"] or "") for e in audit_of(rt, enabled))
+    # an adult's account, or one never linked to a patient, is enabled as before
+    other = user_id(rt, north, "staff")
+    assert client.patch(f"/admin/users/{other}", headers=admin,
+                        json={"active": True}).status_code == 204  # fmt: skip

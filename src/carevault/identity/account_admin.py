@@ -163,14 +163,24 @@ class AccountAdmin:
         role: str | None = None,
         active: bool | None = None,
         may_break_glass: bool | None = None,
+        admit: Callable[[str], str | None] | None = None,
     ) -> None:
         """Change role, enable/disable, or name as allowed to break glass. A role change or
-        a disable ends every session of the user at once."""
+        a disable ends every session of the user at once. Enabling a disabled patient
+        account passes `admit` again, as its creation did: a minor needs a guardian's
+        permission now, not the one given before (it may have been revoked since)."""
         self._require(actor, client, "update user")
         new_role = self._grantable(actor, role, client) if role is not None else None
         if user_id == actor.user_id and (new_role is not None or active is False):
             self._refuse(actor, client, "update refused: own role or status", 409)
             raise Conflict("administrators cannot change their own role or disable themselves")
+        permission = None
+        if active is True:
+            try:
+                permission = self._portal_again(actor, user_id, admit)
+            except CareVaultError as exc:
+                self._refuse(actor, client, f"update user refused: {exc.message}", exc.status)
+                raise
         d = self.deps
         now = d.now()
         values: dict[str, Any] = {}
@@ -199,6 +209,25 @@ class AccountAdmin:
             )
 
         self._commit(actor, client, work, "update user")
+        if permission is not None:
+            d.audit.commit(d.committer, actor.tenant_id, self._rec(
+                actor, client, f"portal account for a minor enabled, with the permission of "
+                f"the guardian of representation {permission}", user_id,
+            ))  # fmt: skip
+
+    def _portal_again(
+        self, actor: Actor, user_id: str, admit: Callable[[str], str | None] | None
+    ) -> str | None:
+        """The portal-account check for a disabled patient account about to be enabled."""
+        with self.deps.reader.connect() as conn:
+            row = conn.execute(
+                select(users.c.role, users.c.active, users.c.patient_id).where(
+                    users.c.tenant_id == actor.tenant_id, users.c.user_id == user_id
+                )
+            ).first()
+        if row is None or row.active or row.patient_id is None:
+            return None  # unknown (the update says so) or no portal account being enabled
+        return self._portal(Role(row.role), row.patient_id, admit)
 
     def reset_mfa(self, actor: Actor, user_id: str, client: Client) -> None:
         """Remove every second factor of a user; they must enrol again at next sign-in."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -34,11 +35,21 @@ def register(app: typer.Typer, tenant_app: typer.Typer, opened: Opener) -> None:
         dry_run: Annotated[
             bool, typer.Option("--dry-run", help="Report what would be deleted; change nothing")
         ] = False,
+        as_of: Annotated[
+            datetime | None,
+            typer.Option(
+                "--as-of",
+                formats=["%Y-%m-%d"],
+                help="With --dry-run: what a run on this day (YYYY-MM-DD, UTC) would delete",
+            ),
+        ] = None,
     ) -> None:
         """Delete what the policy's schedules say is due now (legal holds keep what they cover)."""
+        at = as_of.replace(tzinfo=UTC) if as_of else None
         with opened() as rt:
             found = rt.identity.tenant_by_slug(tenant)
-            report = RetentionJob(Retention.from_runtime(rt)).run(found.tenant_id, dry_run=dry_run)
+            job = RetentionJob(Retention.from_runtime(rt))
+            report = job.run(found.tenant_id, dry_run=dry_run, as_of=at)
         out = Console()
         verb = "would delete" if dry_run else "deleted"
         done = report.due if dry_run else report.deleted

@@ -30,7 +30,7 @@ from sqlalchemy import Connection, delete, select, update
 
 from carevault.audit.models import Action, AuditRecord, Outcome
 from carevault.clock import isoformat
-from carevault.errors import CareVaultError, Conflict
+from carevault.errors import CareVaultError, Conflict, Invalid
 from carevault.identity.account_models import (
     account_factors,
     password_resets,
@@ -81,9 +81,21 @@ class RetentionJob:
         self._r = retention
         self._s = retention.services
 
-    def run(self, tenant_id: str, *, dry_run: bool = False) -> RunReport:
+    def run(
+        self, tenant_id: str, *, dry_run: bool = False, as_of: datetime | None = None
+    ) -> RunReport:
+        """Delete what is due now; a dry run may look ahead to `as_of` (never behind now).
+
+        Only a dry run takes `as_of`: deleting ahead of the schedule would break the policy.
+        """
         actor = system_actor(tenant_id, JOB_REASON)
         now = self._s.clock.now()
+        if as_of is not None:
+            if not dry_run:
+                raise Invalid("a date to look ahead to is for a dry run only")
+            if as_of < now:
+                raise Invalid("a dry run looks ahead: the date must not be in the past")
+            now = as_of
         due, kept = self.plan(tenant_id, now)
         if dry_run:
             self._audit(actor, f"retention dry run: {len(due)} would be deleted, nothing changed")

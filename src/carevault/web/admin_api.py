@@ -123,6 +123,14 @@ async def list_users(request: Request) -> Response:
     return await _call(request, op)
 
 
+def _minor_accounts(rt: Runtime) -> MinorAccounts:
+    """A minor's portal account needs a guardian's permission (AM-37): birthDate is PHI, so
+    the check is privacy's, reading through the gate."""
+    return MinorAccounts(
+        rt.gate_services, rt.policy, lambda reader, pid: rt.gate(reader).read("Patient", pid)
+    )
+
+
 @router.post("/users")
 async def create_user(request: Request) -> Response:
     def op(rt: Runtime, actor: Actor, client: Client, body: dict[str, Any]) -> Response:
@@ -130,11 +138,7 @@ async def create_user(request: Request) -> Response:
         guardian = text(body, "guardian_consent", required=False, limit=64)
         if guardian is not None and patient is None:
             raise BadInput("'guardian_consent' goes with 'patient', the account's Patient id")
-        # A minor's portal account needs a guardian's permission (AM-37): birthDate is PHI,
-        # so the check is privacy's, reading through the gate.
-        minors = MinorAccounts(
-            rt.gate_services, rt.policy, lambda reader, pid: rt.gate(reader).read("Patient", pid)
-        )
+        minors = _minor_accounts(rt)
         user_id = rt.accounts.admin.create_user(
             actor,
             text(body, "email", limit=320),
@@ -152,6 +156,8 @@ async def create_user(request: Request) -> Response:
 @router.patch("/users/{user_id}")
 async def update_user(request: Request, user_id: str) -> Response:
     def op(rt: Runtime, actor: Actor, client: Client, body: dict[str, Any]) -> Response:
+        guardian = text(body, "guardian_consent", required=False, limit=64)
+        minors = _minor_accounts(rt)
         rt.accounts.admin.update_user(
             actor,
             user_id[:64],
@@ -159,6 +165,7 @@ async def update_user(request: Request, user_id: str) -> Response:
             role=text(body, "role", required=False, limit=32),
             active=_flag(body, "active"),
             may_break_glass=_flag(body, "may_break_glass"),
+            admit=lambda pid: minors.admit(actor.tenant_id, pid, guardian),
         )
         return Response(status_code=204)
 
