@@ -10,8 +10,11 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from carevault.deid.text import CATEGORIES, find_phi, scrub_text
+from carevault.deid.text import CATEGORIES, find_phi, lexicon, scrub_text
+from carevault.deid.text.names import RELATIONS, misspelling
+from carevault.deid.text.people import _NOT_NAME, _NOT_RELATIVE_NAME
 from carevault.deid.text.surrogate import surrogate
+from carevault.deid.text.tokens import FUNCTION_WORDS
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -187,3 +190,49 @@ def test_pathological_inputs_stay_linear() -> None:
         t0 = time.perf_counter()
         find_phi(text)
         assert time.perf_counter() - t0 < 3.0, text[:10]
+
+
+# Made-up words (no English, clinical or name-list word): the context rules must take them
+# as names whatever they are, so the property does not depend on the word lists.
+_MADE_UP = st.from_regex(r"\A[A-Z][a-z]{3,8}\Z").filter(
+    lambda w: w.lower() not in lexicon.common_words() and not misspelling(w.lower())
+)
+
+
+# Surnames that are English words (``son fallow called``), but no function word, relation or
+# word the rule passes over (``made``, ``never``), no adverb or participle
+_NOT_A_NAME = FUNCTION_WORDS | RELATIONS | _NOT_RELATIVE_NAME | _NOT_NAME
+_ENGLISH = sorted(
+    w
+    for w in lexicon.common_words() & lexicon.common_surnames()
+    if w.isalpha()
+    and 4 <= len(w) <= 9
+    and w not in _NOT_A_NAME
+    and w not in lexicon.clinical_words()
+    and not w.endswith(("ly", "ed", "ing"))
+)
+
+
+@FAST
+@given(
+    st.one_of(_MADE_UP, st.sampled_from(_ENGLISH)),
+    st.sampled_from(["son", "daughter", "wife", "dtr"]),
+    st.sampled_from(["called", "visited", "phoned", "is aware", "in to visit"]),
+)
+def test_a_word_between_a_relation_and_what_the_relative_does_is_a_name(
+    name: str, relation: str, verb: str
+) -> None:
+    for written in (name, name.lower(), name.upper()):
+        text = f"social: {relation} {written} {verb} tonight."
+        start = text.index(written, len("social: "))
+        assert _covered(text, start, start + len(written)), (text, find_phi(text))
+
+
+@FAST
+@given(_MADE_UP, _MADE_UP, st.sampled_from([" RN", ", RN", ", R.N.", " RRT", ", NP"]))
+def test_a_line_that_ends_with_a_credential_is_a_signature(
+    first: str, last: str, credential: str
+) -> None:
+    text = f"Plan: continue to wean.\n{first} {last}{credential}\n"
+    start = text.index(first)
+    assert _covered(text, start, start + len(first) + 1 + len(last)), (text, find_phi(text))

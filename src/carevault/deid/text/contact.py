@@ -29,7 +29,7 @@ _IP: Final = re.compile(
 
 # North-American numbers: (301) 555-1234, 301-555-1234, 301.555.1234, +1 301 555 1234
 _PHONE10: Final = re.compile(
-    r"(?<!\d)(?<!\d-)(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]{0,3}\d{3}[\s.-]?\d{4}(?![\d])"
+    r"(?<!\d)(?<!\d-)(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s./-]{0,3}\d{3}[\s.-]?\d{4}(?![\d])"
     r"|\(\s*\d{3}[\s-]+\d{3}[\s-]+\d{4,5}\s*\)"
 )
 _PHONE_WORD: Final = (
@@ -55,11 +55,31 @@ _EXTENSION: Final = re.compile(
 )
 _FAR_PHONE: Final = re.compile(
     r"\b(?:pager|pgr|beeper|beep|page|paged|call|contact|reach|reached|cell|phone)"
-    r"(?:[ \t]+[A-Za-z]{1,8}){1,3}[ \t]*(?:at|#|:)[ \t]*#?[ \t]*(\d{5,}|\d-\d{4})(?![\d.])",
+    r"(?:[ \t]+[A-Za-z]{1,8}){1,3}[ \t]*(?:at|is|#|:)[ \t]*#?[ \t]*(\d{5,}|\d-\d{4})(?![\d.])",
     _I,
 )
-_SEVEN: Final = re.compile(r"(?<![\d.-])[2-9]\d{2}-\d{4}(?![\d-]|\s*(?:cc|ml|mg|kcal|cal)\b)", _I)
+_SEVEN: Final = re.compile(
+    r"(?<![\d.-])[2-9]\d{2}[-.]\d{4}(?![\d-]|\.\d|\s*(?:cc|ml|mg|kcal|cal)\b)", _I
+)
+# ``#54321``, ``x 4-1234``, ``4-1234``: a hospital's five-digit pager or extension forms
+_HASH_FIVE: Final = re.compile(r"(?<![\w#])#[ \t]?(\d{5})(?![\d.])")
+_DASHED_EXT: Final = re.compile(
+    r"(?<![\d/.:-])(\d-\d{4})(?![\d.,/-]|\s*(?:mg|mcg|cc|ml|units?|u|iu|kcal|cal|gm?|%)\b)", _I
+)
+_X_SPACE: Final = re.compile(
+    r"\bx[ \t](\d{4,5})\b(?![ \t]*(?:mg|mcg|cc|ml|units?|hrs?|days?|min|kcal|cal|gm?)\b)", _I
+)
 
+# ``PH 7.44-7.46``: a decimal is a measurement, not a phone number's group
+_DECIMAL: Final = re.compile(r"\d\.\d{1,2}(?!\d)")
+
+# ``TV 900-1000``, ``voiding 575-1000``: after a measurement word, a range (see `_range`)
+_MEASURE_BEFORE: Final = re.compile(
+    r"\b(?:svr|pvr|tv|vt|is|uo|u/o|uop|voiding|volumes?|output|intake|in\s+the|to|from|"
+    r"between|range[sd]?|ranging)\s*:?\s*$",
+    _I,
+)
+_NEAR_PHONE: Final = re.compile(rf"\b(?:{_PHONE_WORD}|home|work|office|h|w|c)\b", _I)
 _SSN: Final = re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])")
 _ID_WORD: Final = (
     r"(?:mrn|mr\s*#|mr\s+no|medical\s+record(?:\s+(?:number|no))?|unit\s+(?:number|no)|"
@@ -73,6 +93,14 @@ _KEYED_ID: Final = re.compile(
     _I,
 )
 _LONG_NUMBER: Final = re.compile(r"(?<![\d.,/])\d{7,}(?![\d.,/])")
+
+
+def _range(found: str) -> bool:
+    """``954-1183``, ``900-1000``: a rising range or round numbers, not a phone number (only
+    asked after a measurement word; a number with a phone word near is taken whatever its
+    digits)."""
+    low, high = (int(x) for x in found.split("-"))
+    return found.endswith("00") or 0 < high - low <= 400
 
 
 def find_contacts(text: str) -> Iterator[PhiSpan]:
@@ -96,7 +124,7 @@ def find_contacts(text: str) -> Iterator[PhiSpan]:
     for rx in (_KEYED_PHONE, _WEAK_PHONE):
         for m in rx.finditer(text):
             digits = sum(ch.isdigit() for ch in m.group(1))
-            if digits >= 4:
+            if digits >= 4 and not _DECIMAL.search(m.group(1)):
                 yield PhiSpan(m.start(1), m.end(1), "PHONE")
     for m in _FAR_PHONE.finditer(text):
         yield PhiSpan(m.start(1), m.end(1), "PHONE")
@@ -104,7 +132,13 @@ def find_contacts(text: str) -> Iterator[PhiSpan]:
         g = next(i for i in (1, 2, 3, 4) if m.group(i))
         yield PhiSpan(m.start(g), m.end(g), "PHONE")
     for m in _SEVEN.finditer(text):
-        yield PhiSpan(m.start(), m.end(), "PHONE")
+        keyed = _NEAR_PHONE.search(text, max(0, m.start() - 24), m.start())
+        measured = _MEASURE_BEFORE.search(text, max(0, m.start() - 16), m.start())
+        if keyed or not measured or "-" not in m.group(0) or not _range(m.group(0)):
+            yield PhiSpan(m.start(), m.end(), "PHONE")
+    for rx in (_HASH_FIVE, _DASHED_EXT, _X_SPACE):
+        for m in rx.finditer(text):
+            yield PhiSpan(m.start(1), m.end(1), "PHONE")
 
 
 def find_ids(text: str) -> Iterator[PhiSpan]:

@@ -77,13 +77,17 @@ _FEET: Final = re.compile(r"(?:hob|ambulat\w*|walk\w*|feet|ft|up|x|distance)\s*$
 _YEAR_WORD: Final = re.compile(
     r"(?:\bin|\bis|\bof|\byear|\byr|\bduring|\bearly|\blate|\bmid|\bcirca|\bspring|\bsummer|"
     r"\bfall|\bwinter|\bsince|\bmi|\bcabg|\bcva|\bdx|\bdiagnosed|\bsurgery|\brepair|"
-    r"\bs/p|,|')\s*$",
+    r"\bs/p|\bborn|,|')\s*$",
     _I,
 )
 _HISTORY_YEAR: Final = re.compile(
     r"\b(?:s/p\s+)?(?:mi|ami|nstemi|stemi|imi|cabg(?:\s*x\s*\d)?|cva|tia|ptca|stents?|redo|avr|mvr|"
     r"repair|chole(?:cystectomy)?|ablation|pacer|pacemaker|aicd|dx'?d|diagnosed|surgery|"
-    r"resection|nephrectomy|chemo|xrt|ca|cancer|hip|knee|replacement|dx)"
+    r"resection|nephrectomy|chemo|xrt|ca|cancer|hip|knee|replacement|dx|aaa|appy|appendectomy|"
+    r"hysterectomy|tah|bso|turp|lobectomy|mastectomy|lumpectomy|colectomy|thyroidectomy|"
+    r"cardioversion|angioplasty|pci|dvt|stroke|sdh|gib|ugib|lgib|fx|fracture|orif|thr|tkr|"
+    r"laminectomy|fusion|cea|endarterectomy|bypass|transplant|amputation|bka|carcinoma|"
+    r"lymphoma|leukemia|radiation|chemotherapy|ppm|mvr|hx)"
     r"\s+(?:in\s+)?(\d\d)(?![\d.%/:]|\s*(?:mg|cc|ml|%|min|hr|units|beats|bpm|mm|cm|kg|y|yo|yr)\b)",
     _I,
 )
@@ -108,8 +112,16 @@ _HOLIDAY: Final = re.compile(
     r"independence\s+day|memorial\s+day|labor\s+day|valentine'?s\s+day)\b",
     _I,
 )
+# ``spring of 2005``, ``end of 1999``: ``of`` that names a year, not a dose (``dose of 2000``)
+_PART_OF_YEAR: Final = re.compile(
+    r"\b(?:spring|summer|fall|autumn|winter|end|beginning|start|middle|mid|early|late|"
+    r"part|rest|year|years|since|until|as)\s+of\s*$",
+    _I,
+)
 _DATE_WORDS: Final = re.compile(
-    r"\b(?:on|since|from|until|seen|dated?|admitted|discharged|through|thru)\s*$", _I
+    r"\b(?:on|since|from|until|till|seen|dated?|admit(?:ted)?|adm|admission|discharged|"
+    r"through|thru|s/p)\s*:?\s*$",
+    _I,
 )
 
 _AGE: Final = re.compile(
@@ -162,7 +174,10 @@ def _years(text: str) -> Iterator[PhiSpan]:
     for m in _YEAR4.finditer(text):
         before = text[max(0, m.start() - 14) : m.start()]
         after = text[m.end() : m.end() + 12]
-        if _TIME_BEFORE.search(before) or _TIME_AFTER.match(after):
+        # ``since 1998``: no time of day has 98 minutes, so only a unit after it says no
+        clock = int(m.group(1)[2:4]) < 60
+        timed = clock and _TIME_BEFORE.search(before) and not _PART_OF_YEAR.search(before)
+        if timed or _TIME_AFTER.match(after):
             continue
         if m.group(1)[:2] == "20" and int(m.group(1)[2:4]) < 60 and not _YEAR_WORD.search(before):
             continue  # 2000-2059 is also a time of day

@@ -9,11 +9,11 @@ from collections.abc import Sequence
 from . import lexicon
 from .contact import find_contacts, find_ids
 from .dates import find_ages, find_dates
-from .names import context_names, dictionary_names
+from .names import context_names, dictionary_names, misspelling
 from .people import more_names, person_word
 from .places import find_places
 from .spans import PhiSpan, merge_spans
-from .tokens import Token, tokenize
+from .tokens import Token, is_upper_text, tokenize
 
 _WORDS = re.compile(r"[A-Za-z][A-Za-z']{3,}")
 _PROPAGATE = frozenset({"NAME", "LOCATION", "HOSPITAL"})
@@ -50,6 +50,20 @@ def _propagate(
     return merge_spans(text, spans + extra)
 
 
+def _implausible(text: str, span: PhiSpan, upper: bool) -> bool:
+    """A name span that is one lower-case word of a mixed-case note, in no name list, and
+    either a misspelt English word (``agressive``, ``brather``) or an abbreviation of three
+    letters or fewer (``rr``, ``ivs``): what a context rule took, not a name."""
+    if span.category != "NAME" or upper:
+        return False
+    word = text[span.start : span.end]
+    if not word.isalpha() or not word.islower():
+        return False
+    if word in lexicon.first_names() or word in lexicon.surnames():
+        return False
+    return len(word) <= 3 or misspelling(word)
+
+
 def _detect(text: str) -> tuple[list[Token], list[PhiSpan]]:
     spans: list[PhiSpan] = []
     for detector in (find_contacts, find_ids, find_dates, find_ages):
@@ -65,7 +79,9 @@ def _detect(text: str) -> tuple[list[Token], list[PhiSpan]]:
     spans.extend(strong)
     spans.extend(dictionary_names(text, toks))
     merged = merge_spans(text, spans)
-    return toks, merge_spans(text, merged + more_names(text, toks, merged))
+    found = merge_spans(text, merged + more_names(text, toks, merged))
+    upper = is_upper_text(text)
+    return toks, [s for s in found if not _implausible(text, s, upper)]
 
 
 def find_phi(text: str) -> list[PhiSpan]:

@@ -5,12 +5,15 @@
   Roger``);
 - a capitalised first name followed by a capitalised surname in mixed-case text
   (``Morris Halfpenny``), where either may also be an English word;
-- a capitalised word that is no English word next to a found name (``Lopie Certusi``).
+- a capitalised word that is no English word next to a found name (``Lopie Certusi``);
+- one word between a relation and what a relative does (``son fallow called``), and a word
+  the text says is a name (``goes by "Bud"``), English words or not.
 
 Each rule takes the spans already found, so that it can widen them, and returns new spans."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Final
 
@@ -20,8 +23,9 @@ from .spans import PhiSpan
 from .tokens import FUNCTION_WORDS, Token, gap, is_upper_text, word_set
 
 _TALK: Final = word_set(
-    """spoke speak speaking talked talking talk discussed updated update informed notified
-    called call calling paged contacted met visited per"""
+    """spoke speak speaks speaking spoken talked talking talk talks discussed updated update
+    informed notified called call calling paged page contacted contact contacts met meet
+    visited per phoned texted told asked consult consulted discuss meeting conference"""
 )
 _TALK_PREP: Final = word_set("with to w by")
 # capitalised words that begin a sentence in a note and are not names
@@ -55,6 +59,36 @@ def _unknown(tok: Token) -> bool:
     return _person_word(tok) and tok.low not in lexicon.common_words()
 
 
+_NAMED: Final = re.compile(
+    r"\b(?:named|name\s+is|names\s+are|goes\s+by|known\s+as|likes\s+to\s+be\s+called|"
+    r"prefers\s+to\s+be\s+called|calls\s+(?:him|her)self)\s*:?\s*"
+    r"([\"'](?=[A-Za-z])[A-Za-z][A-Za-z'-]*[\"']|[A-Z][A-Za-z'-]+)",
+)
+
+
+def _named(text: str) -> Iterator[tuple[int, int]]:
+    """``name is Hattie``, ``goes by "Bud"``: a word that the text says is a name (quoted,
+    or capitalised), an English word or not."""
+    for m in _NAMED.finditer(text):
+        word = m.group(1).strip("\"'")
+        if word.lower() in _NOT_NAME or word.lower() in lexicon.clinical_words():
+            continue
+        start = m.start(1) + (m.group(1)[0] in "\"'")
+        yield start, start + len(word)
+
+
+def _strong_name(tok: Token) -> bool:
+    """A word of the name lists (the 2010 Census's too) that is no English or clinical word:
+    a name after a verb of talking whatever its case (``spoke with cronbaugh``)."""
+    low = tok.low
+    return (
+        len(low) > 2
+        and _person_word(tok)
+        and low not in lexicon.common_words()
+        and (_name_listed(tok) or low in lexicon.rare_surnames())
+    )
+
+
 def _after_talk(text: str, toks: list[Token], upper: bool) -> Iterator[tuple[int, int]]:
     """``spoke with Marge``, ``called Rob``: a capitalised name after a verb of talking."""
     for i, tok in enumerate(toks[:-1]):
@@ -66,14 +100,19 @@ def _after_talk(text: str, toks: list[Token], upper: bool) -> Iterator[tuple[int
         nxt = toks[j]
         if gap(text, toks[j - 1], nxt) not in {" ", "  ", "/"} or not _person_word(nxt):
             continue
-        if upper or not _titled(nxt):
-            continue
-        if not (_name_listed(nxt) or _unknown(nxt)):
+        # a capitalised word in a mixed-case note; else (lower case, or an all-caps note)
+        # only a word of the name lists that is no English word
+        loose = not upper and _titled(nxt)
+        frequent = nxt.low in lexicon.frequent_first_names() and len(nxt.low) > 2
+        if not (_strong_name(nxt) or frequent or (loose and (_name_listed(nxt) or _unknown(nxt)))):
             continue
         end = j
         if j + 1 < len(toks) and gap(text, nxt, toks[j + 1]) == " ":
             after = toks[j + 1]
-            if _titled(after) and _person_word(after) and (_name_listed(after) or _unknown(after)):
+            if _person_word(after) and (
+                _strong_name(after)
+                or (loose and _titled(after) and (_name_listed(after) or _unknown(after)))
+            ):
                 end = j + 1
         yield nxt.start, toks[end].end
 
@@ -110,6 +149,44 @@ def _unknown_pairs(text: str, toks: list[Token], upper: bool) -> Iterator[tuple[
             yield tok.start, nxt.end
 
 
+_RELATIVE_DOES: Final = word_set(
+    """called calls calling phoned visited visiting visits came arrived left reports reported
+    states stated said says was is will has had aware updated spoke asked wants agrees agreed
+    requested would wishes brought took feels"""
+)
+_NOT_RELATIVE_NAME: Final = _RELATIVE_DOES | word_set(
+    """never recently finally later initially briefly frequently always often usually both
+    himself herself themselves who whom whose also present here there today tonight
+    yesterday earlier again still just made being been became remains kept got feels felt
+    seems appears"""
+)
+
+
+def _relative_does(text: str, toks: list[Token], upper: bool) -> Iterator[tuple[int, int]]:
+    """``son fallow called``, ``his son, holms, called``, ``SON DOLLAR HAS PHONED``: one word
+    between a relation and what a relative does is the relative's name, whatever the word."""
+    for i, tok in enumerate(toks[:-2]):
+        if tok.low not in RELATIONS:
+            continue
+        cand, verb = toks[i + 1], toks[i + 2]
+        before, after = gap(text, tok, cand), gap(text, cand, verb)
+        if before not in {" ", ", ", " ,", ": ", " - "} or after not in {" ", ", ", ","}:
+            continue
+        if after != " " and before == " ":
+            continue  # ``son fallow, called``: the commas come in pairs or not at all
+        if verb.low not in _RELATIVE_DOES and not (
+            verb.low == "in" and i + 3 < len(toks) and toks[i + 3].low == "to"
+        ):
+            continue
+        low = cand.low
+        if len(low) < 3 or not _person_word(cand) or low in _NOT_RELATIVE_NAME:
+            continue
+        capital = not upper and _titled(cand)  # ``son Fearing called``: written as a name
+        if low in RELATIONS or (not capital and low.endswith(("ly", "ed", "ing"))):
+            continue
+        yield cand.start, cand.end
+
+
 def _relation_lists(text: str, toks: list[Token], upper: bool) -> Iterator[tuple[int, int]]:
     """``Sons Smokey, Morris and Roger``: capitalised words listed right after a relation in a
     mixed-case note are names, even English words."""
@@ -128,8 +205,16 @@ def _relation_lists(text: str, toks: list[Token], upper: bool) -> Iterator[tuple
             allowed = {" ", ", ", ": "} if j == i + 1 else {" ", ", "}
             if between not in allowed or not _titled(nxt) or not _person_word(nxt):
                 break
-            # an English word that is no first name is passed over, the list goes on
-            if nxt.low not in lexicon.common_words() or nxt.low in lexicon.first_names():
+            # an English word that is no first name is passed over, the list goes on; right
+            # after the relation it is the name (``son Cowan``), unless a heading follows
+            first = (
+                j == i + 1
+                and between == " "
+                and tok.low != "social"  # ``Social: Several visitors``: a heading
+                and text[nxt.end : nxt.end + 1] != ":"
+                and len(nxt.low) > 2
+            )
+            if nxt.low not in lexicon.common_words() or nxt.low in lexicon.first_names() or first:
                 yield nxt.start, nxt.end
             j += 1
 
@@ -167,6 +252,8 @@ def _candidate(tok: Token, upper: bool) -> bool:
         return False
     if tok.low in lexicon.unambiguous_names() or tok.low in lexicon.frequent_first_names():
         return True
+    if _strong_name(tok):
+        return True  # ``mond and sinski``: the 2010 Census's surnames too, any case
     return not upper and _titled(tok) and (_name_listed(tok) or _unknown(tok))
 
 
@@ -188,7 +275,8 @@ def more_names(text: str, toks: list[Token], spans: list[PhiSpan]) -> list[PhiSp
     """Names found by the rules of this module (``spans``: those found so far)."""
     upper = is_upper_text(text)
     out = [PhiSpan(s, e, "NAME") for s, e in _after_talk(text, toks, upper)]
-    for rule in (_pairs, _unknown_pairs, _relation_lists):
+    out.extend(PhiSpan(s, e, "NAME") for s, e in _named(text))
+    for rule in (_pairs, _unknown_pairs, _relation_lists, _relative_does):
         out.extend(PhiSpan(s, e, "NAME") for s, e in rule(text, toks, upper))
     found = spans + out
     for _ in range(3):  # lists of three or four names grow one name a round

@@ -9,6 +9,7 @@ from functools import cache
 from typing import Final
 
 from . import lexicon
+from .names import RELATIONS, misspelling
 from .spans import PhiSpan
 from .tokens import FUNCTION_WORDS, Token, is_upper_text, tokenize, word_set
 
@@ -26,7 +27,9 @@ _UNIVERSITY: Final = re.compile(rf"\b(?:u|univ\.?|university)\s+(?:of\s+)?(?:{_S
 _FACILITY: Final = re.compile(
     r"[ \t-]{1,2}(hospital|hosp|hospiatal|hosptial|medical\s+center|med\s+ctr|med\s+center|"
     r"health\s+center|rehab|rehabilitation|nursing\s+home|nursing\s+facility|nh|house|manor|"
-    r"clinic|regional|general|memorial|institute|infirmary|hospice|center|campus|ew|er)\b\.?",
+    r"clinic|regional|general|memorial|institute|infirmary|hospice|center|campus|ew|er|"
+    r"hospital\s+center|health\s+system|healthcare|convalescent|assisted\s+living|pavilion|"
+    r"tower|wing|building|bldg|vamc|ltac|snf|micu|sicu|ccu|csru|cvicu|ticu)\b\.?",
     _I,
 )
 _STREET: Final = re.compile(
@@ -38,11 +41,17 @@ _WARD_NUMBER: Final = re.compile(
     r" ?[1-9](?=[\s.,;)]|$)(?!\.\d|\s*(?:mg|mcg|cc|ml|units?|x|hrs?)\b)", _I
 )
 _STRONG_FACILITY: Final = word_set("hospital hosp hospiatal hosptial regional memorial infirmary")
+_UNIT_WORDS: Final = word_set("micu sicu ccu csru cvicu ticu wing tower building bldg")
 _WARD_CONTEXT: Final = word_set(
     "to from on at per transfer trans transferred transfered admitted or plan"
 )
 _HOME_WORDS: Final = word_set(
-    "lives living resides residing lived home house vacation vacationing born moved"
+    """lives living resides residing lived home house vacation vacationing born moved job
+    works working family relatives members grew raised"""
+)
+_STATE_CODES: Final = word_set(
+    """AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV
+    NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY"""
 )
 _GENERIC: Final = word_set(
     """outside other local previous prior referring same community nearest another new old
@@ -111,7 +120,7 @@ def _multiword_places() -> dict[str, frozenset[str]]:
     return {k: frozenset(v) for k, v in out.items()}
 
 
-def _facility_words(text: str, toks: list[Token]) -> Iterator[PhiSpan]:
+def _facility_words(text: str, toks: list[Token], upper: bool) -> Iterator[PhiSpan]:
     common = lexicon.common_words()
     for i, tok in enumerate(toks):
         m = _FACILITY.match(text, tok.end)
@@ -119,7 +128,14 @@ def _facility_words(text: str, toks: list[Token]) -> Iterator[PhiSpan]:
             continue
         weak = m.group(1).lower() not in _STRONG_FACILITY
         if weak and tok.low in common and tok.low not in lexicon.hospitals():
-            continue
+            # ``Bell Rehab``, ``to STERLING REGIONAL``: an English word names the facility
+            # when it is capitalised in a mixed-case note, or follows ``to``/``from``
+            if m.group(1).lower() in _UNIT_WORDS:
+                continue  # ``Addendum MICU``: a unit's name must be no English word
+            titled = not upper and tok.text[:1].isupper() and tok.text[1:].islower()
+            moved = i > 0 and toks[i - 1].low in _MOVE_PREP and m.group(1)[:1].isupper()
+            if not ((titled and m.group(1)[:1].isupper()) or moved):
+                continue
         start = i
         while start > 0 and i - start < 2:
             prev = toks[start - 1]
@@ -165,6 +181,7 @@ def _saints(text: str, toks: list[Token]) -> Iterator[PhiSpan]:
 
 def _moves(text: str, toks: list[Token]) -> Iterator[PhiSpan]:
     common = lexicon.common_words()
+    towns = lexicon.places()
     for i in range(len(toks) - 2):
         if toks[i].low not in _MOVE or toks[i + 1].low not in _MOVE_PREP:
             continue
@@ -172,7 +189,9 @@ def _moves(text: str, toks: list[Token]) -> Iterator[PhiSpan]:
         if toks[j].low in {"the", "back"} and j + 1 < len(toks):
             j += 1
         tok = toks[j]
-        if not _ok_place_word(tok) or tok.low in common or len(tok.low) < 4:
+        if not _ok_place_word(tok) or len(tok.low) < 4:
+            continue
+        if tok.low in common and not (tok.low in towns and tok.text[:1].isupper()):
             continue
         end = j
         if end + 1 < len(toks) and _ok_place_word(toks[end + 1]):
@@ -222,9 +241,63 @@ def _town_contexts(text: str, toks: list[Token]) -> Iterator[PhiSpan]:
             yield PhiSpan(cand.start, toks[i + 3].end, "LOCATION")
         elif cand.low in towns and _ok_place_word(cand):
             yield PhiSpan(cand.start, cand.end, "LOCATION")
+        elif cand.text in _STATE_CODES or cand.low in _STATE_NAMES:
+            # ``lives in VT``: where a person lives is theirs, even a state
+            yield PhiSpan(cand.start, cand.end, "LOCATION")
+        elif (
+            cand.text[:1].isupper()
+            and len(cand.low) > 3
+            and _ok_place_word(cand)
+            and cand.low not in lexicon.common_words()
+            and not misspelling(cand.low)
+        ):
+            yield PhiSpan(cand.start, cand.end, "LOCATION")
 
 
 _PLACE_PREP: Final = word_set("in from to near of at")
+_CITY_STATE: Final = re.compile(
+    r"\b(?i:in|from|to|near|of|at)[ \t]+((?:[A-Z][A-Za-z'-]+[ \t]+){0,2}[A-Z][A-Za-z'-]+),[ \t]*"
+    rf"(?:(?i:{_STATES})\b|(?:[A-Z]{{2}}|[A-Z][a-z]\.)(?![A-Za-z]))"
+)
+_OF_PLACE: Final = re.compile(r"[ \t]+of[ \t]+([A-Z][a-z'-]+(?:[ \t]+[A-Z][a-z'-]+)?)\b")
+
+
+def _city_state(text: str) -> Iterator[PhiSpan]:
+    """``from Frostburg, MD``, ``in Lantana, Florida``: a town before its state."""
+    for m in _CITY_STATE.finditer(text):
+        words = m.group(1).lower().split()
+        if any(w in FUNCTION_WORDS or w in lexicon.clinical_words() for w in words):
+            continue
+        # ``IN ENZYMES, OR``: the town must be one, or at least no English word
+        town = " ".join(words)
+        if town not in lexicon.places() and any(w in lexicon.common_words() for w in words):
+            continue
+        state = text[m.end(1) :].lstrip(", \t")[:2]
+        if state.isupper() and state not in _STATE_CODES:
+            continue
+        yield PhiSpan(m.start(1), m.end(1), "LOCATION")
+
+
+def _relative_of(text: str, toks: list[Token], upper: bool) -> Iterator[PhiSpan]:
+    """``daughter Maud of Brenwick``, ``nephew, Tomas Ruiz of Alder Creek``: where a relative
+    comes from (capitalised words after ``of``, a name or two after a relation)."""
+    if upper:
+        return
+    for i, tok in enumerate(toks):
+        if tok.low not in RELATIONS:
+            continue
+        for k in range(i + 1, min(i + 4, len(toks))):
+            m = _OF_PLACE.match(text, toks[k].end)
+            if not m or not toks[k].text[:1].isupper():
+                continue
+            words = m.group(1).lower().split()
+            if any(
+                w in FUNCTION_WORDS or w in lexicon.clinical_words() or w in RELATIONS
+                for w in words
+            ):
+                break
+            yield PhiSpan(m.start(1), m.end(1), "LOCATION")
+            break
 
 
 def _towns_after_prep(text: str, toks: list[Token], upper: bool) -> Iterator[PhiSpan]:
@@ -234,7 +307,11 @@ def _towns_after_prep(text: str, toks: list[Token], upper: bool) -> Iterator[Phi
     common = lexicon.common_words()
     for i, tok in enumerate(toks[1:], 1):
         low = tok.low
-        if toks[i - 1].low not in _PLACE_PREP or low not in towns or low in common:
+        if toks[i - 1].low not in _PLACE_PREP or low not in towns:
+            continue
+        # ``from Sterling``: a town that is also an English word, capitalised mid-sentence in a
+        # mixed-case note, after ``from`` or ``near``
+        if low in common and (upper or toks[i - 1].low not in {"from", "near"}):
             continue
         if (
             low in _STATE_NAMES
@@ -253,13 +330,16 @@ def find_places(text: str, toks: list[Token] | None = None) -> Iterator[PhiSpan]
     yield from _hospital_names(text, toks)
     for m in _UNIVERSITY.finditer(text):
         yield PhiSpan(m.start(), m.end(), "HOSPITAL")
-    yield from _facility_words(text, toks)
+    upper = is_upper_text(text)
+    yield from _facility_words(text, toks, upper)
     yield from _moves(text, toks)
     yield from _towns(text, toks)
     yield from _wards(text, toks)
     yield from _town_contexts(text, toks)
-    yield from _towns_after_prep(text, toks, is_upper_text(text))
+    yield from _towns_after_prep(text, toks, upper)
     yield from _saints(text, toks)
+    yield from _city_state(text)
+    yield from _relative_of(text, toks, upper)
     for m in _STREET.finditer(text):
         words = m.group(1).lower().split()
         if not any(w in FUNCTION_WORDS or w in lexicon.clinical_words() for w in words):
