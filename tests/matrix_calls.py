@@ -78,6 +78,7 @@ PATH_PARAMETERS: dict[str, Filler] = {
     "hold_id": lambda t, _: t.site.record_id("hold_id"),
     "certificate_id": lambda t, _: t.site.record_id("certificate_id"),
     "event_id": lambda _t, _r: "2",  # AuditEvent ids are the tenant chain's sequence numbers
+    "number": lambda _t, _r: "0",  # a privacy policy version: 0 is the deployment's file
 }
 """One generator per path parameter name (besides `rtype`). Add one for a new name."""
 

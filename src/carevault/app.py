@@ -33,6 +33,7 @@ from carevault.web.fhir_api.routes import router as fhir_router
 from carevault.web.fhir_api.transactions import router as bundle_router
 from carevault.web.middleware import RequestMiddleware
 from carevault.web.oversight_api import router as oversight_router
+from carevault.web.policy_api import router as policy_router
 from carevault.web.refusals import audit_anonymous_refusal, bearer_token
 from carevault.web.retention_api import router as retention_router
 from carevault.web.rights_api import router as rights_router
@@ -69,6 +70,7 @@ def create_app(runtime: Runtime, *, close_runtime: bool = False) -> FastAPI:
     app.include_router(access_router)  # /access: break-glass, representatives; its review
     app.include_router(retention_router)  # holds, deletions, certificates; /unsubscribe
     app.include_router(rights_router)  # /rights/requests and the officer's /admin/rights queue
+    app.include_router(policy_router)  # /privacy-policy and its posted versions
     install_communications(app)  # Sec-GPC opt-outs, /account/privacy-choices, /privacy/breaches
     describe_fhir_api(app)  # /openapi.json: the FHIR API as it behaves
 

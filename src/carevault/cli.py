@@ -435,7 +435,7 @@ register_access_commands(access_app, opened)
 register_rights_commands(app, opened)  # carevault requests list
 register_retention_commands(app, tenant_app, opened)  # retention run, tenant offboard
 register_deid_commands(app, opened)
-register_policy_commands(app)
+register_policy_commands(app, opened)  # check, render, post, versions
 register_disclosure_commands(app, opened)
 
 

@@ -30,7 +30,9 @@ from carevault.identity.service import IdentityService
 from carevault.identity.webauthn_factor import RelyingParty
 from carevault.messaging.sender import NotificationSender
 from carevault.messaging.service import NotificationService
-from carevault.policy import load_policy, load_profile
+from carevault.policy import PrivacyPolicy, load_policy, load_profile
+from carevault.policy.posting import PolicyPosts
+from carevault.policy.versions import LivePolicy, PolicyTimeline
 from carevault.privacy.break_glass import BreakGlass
 from carevault.privacy.bulk_jobs import BulkExports
 from carevault.privacy.disclosure.desk import DisclosureDesk
@@ -112,9 +114,13 @@ class Runtime:
         self.reader: Engine = make_engine(url, writer=False)
         self.writer: Engine = make_engine(url, writer=True, pool_size=2)
         self.committer = GroupCommitter(self.writer, batch_max=settings.commit_batch_max)
-        # The privacy policy as code: the gate and the disclosure path ask it.
+        # The privacy policy as code: the gate and the disclosure path ask it. The configured
+        # file is version 0; a posted version answers from the instant it takes effect.
         pf = settings.policy_file
-        self.policy = load_policy(pf) if pf else load_profile(settings.policy_profile)
+        configured = load_policy(pf) if pf else load_profile(settings.policy_profile)
+        timeline = PolicyTimeline(self.reader, self.clock, configured)
+        timeline.reload()
+        self.policy: PrivacyPolicy = LivePolicy(timeline)
         self.gate_services = GateServices(
             reader=self.reader,
             committer=self.committer,
@@ -123,9 +129,11 @@ class Runtime:
             default_count=settings.search_default_count,
             max_count=settings.search_max_count,
             minimum_necessary=minimum_necessary or load_profiles(),
-            phi_purposes=self.policy.phi_purposes_of_use,
+            phi_purposes=lambda: self.policy.phi_purposes_of_use,
         )
         self.audit = self.gate_services.audit
+        # Posting a new policy version (`carevault policy post`, /admin/privacy-policy).
+        self.policy_posts = PolicyPosts(timeline, self.committer, self.audit, self.clock)
         self.identity = IdentityService(
             self.reader, self.committer, self.vault, self.clock, self.audit
         )

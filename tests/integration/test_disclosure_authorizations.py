@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from carevault.clock import ManualClock
+from carevault.privacy.disclosure.consent_terms import EXPIRY_EVENT
 from carevault.privacy.disclosure.models import authorization_documents
 from carevault.runtime import Runtime
 from tests.access_helpers import user_id
@@ -171,6 +172,52 @@ def test_revoked_expired_other_recipient_and_other_information_are_refused(
     assert client.put(f"/fhir/Consent/{cid}", json=body,
                       headers=north.headers("staff")).status_code == 200  # fmt: skip
     assert "revoked" in refused(runtime, north, ask(lawyer, (named,)), 403, after)
+
+
+def test_an_authorization_ending_on_an_event_ends_when_the_event_is_recorded(
+    runtime: Runtime, client: TestClient, clinic: Clinic
+) -> None:
+    """Expiry "at the end of the research study": it stands until someone records the event,
+    then refuses every release; a dated authorization has no event to record."""
+    north = clinic.north
+    lab = organization(runtime, north, "bus")
+    us = organization(runtime, north, "prov")
+    named = observation(runtime, north)
+    body = consent(north, lab, us, data=(named,), end=None)
+    body["extension"] = [{"url": EXPIRY_EVENT, "valueString": "the end of the research study"}]
+    secret = patient_totp(client, runtime, north)
+    cid = draft(client, north, body)
+    assert sign(client, runtime, north, cid, secret).status_code == 200
+
+    def ask() -> object:
+        return disclose(client, north, "authorization", lab, role="staff", purpose="PATRQT",
+                        info=(named,), authorization=cid)  # fmt: skip
+
+    assert ask().status_code == 200  # type: ignore[attr-defined]
+    # a practitioner cannot end it; the front desk records the event the patient reported
+    url = f"/fhir/Consent/{cid}/$expiry-event-occurred"
+    assert client.post(url, headers=north.headers("practitioner")).status_code == 403
+    ended = client.post(url, headers=north.headers("staff"))
+    assert ended.status_code == 200, ended.text
+    assert ended.json()["status"] == "inactive"
+    after = len(ledger(runtime, north))
+    assert "expiry event occurred" in refused(runtime, north, ask(), 403, after)
+    assert client.post(url, headers=north.headers("staff")).status_code == 409
+    (entry,) = [e for e in audit_of(runtime, ended) if e["resource_type"] == "Consent"][-1:]
+    assert entry["detail"] == "authorization ended: its expiry event occurred"
+    # re-activating the Consent by hand does not bring it back
+    again = client.get(f"/fhir/Consent/{cid}", headers=north.headers("staff")).json()
+    again["status"] = "active"
+    assert client.put(f"/fhir/Consent/{cid}", json=again,
+                      headers=north.headers("staff")).status_code == 200  # fmt: skip
+    assert "expiry event occurred" in refused(runtime, north, ask(), 403, after)
+
+    dated = draft(client, north, consent(north, lab, us, data=(named,)))
+    assert sign(client, runtime, north, dated, secret).status_code == 200
+    no_event = client.post(f"/fhir/Consent/{dated}/$expiry-event-occurred",
+                           headers=north.headers("staff"))  # fmt: skip
+    assert no_event.status_code == 409
+    assert "expires on a date" in no_event.text
 
 
 def test_terms_edited_after_signing_void_the_signature(

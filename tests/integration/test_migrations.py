@@ -30,6 +30,9 @@ MIGRATIONS = {
     "0012": ("0011", ("rights_requests", "rights_notices", "rights_copies", "rights_statements")),
     "0013": ("0012", ("hidden_resources", "legal_holds", "deletion_certificates",
                       "account_inactivations", "communication_preferences", "suppression_list")),
+    "0014": ("0013", ("notification_addresses", "rights_email_checks",
+                      "rights_provider_directions")),
+    "0015": ("0014", ("policy_versions",)),
 }  # fmt: skip
 
 

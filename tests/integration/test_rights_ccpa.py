@@ -19,7 +19,7 @@ from carevault.identity.models import api_tokens, users
 from carevault.identity.tenant_policy import tenant_policies
 from carevault.runtime import Runtime
 from tests.conftest import Clinic
-from tests.rights_helpers import WHO, actor, vendor_audit, wire
+from tests.rights_helpers import WHO, actor, outbox, vendor_audit, wire
 
 KNOW = {"action": "know", "categories": ["account"]}
 COPY = {"action": "access", "categories": ["account"]}
@@ -300,22 +300,81 @@ def test_know_and_copy_are_fulfilled_with_the_accounts_data(
     assert VENDOR_CHAIN == "_vendor"
 
 
-def test_deletion_closes_the_account_and_keeps_its_data_only_as_the_policy_says(
+def test_a_ccpa_deletion_erases_the_account_and_says_what_it_kept(
     runtime: Runtime, clinic: Clinic
 ) -> None:
     service = wire(runtime)
     holder = actor(runtime, clinic.north, "practitioner")
     vendor = actor(runtime, clinic.north, "vendor-operator")
+    _set_phone(runtime, clinic.north.tenant_id, holder.user_id)
     view, route = service.receive(holder, {"action": "delete", "categories": ["account"]}, WHO)
     assert route.right == "ccpa-delete"
     service.decide(vendor, view.request_id, {"decision": "accept"}, WHO)
     done = service.fulfil(vendor, view.request_id, {}, WHO)
     assert done.status == "fulfilled"
     assert done.fulfilment is not None
-    assert done.fulfilment["deletion"] == {"account": "inactivated", "erased_after": None}
+    deletion: dict[str, Any] = done.fulfilment["deletion"]  # type: ignore[assignment]
+    assert deletion["erased"] is True
+    assert deletion["deleted"]["account_identity"]
+    assert deletion["deleted"]["account_factors"] == 1  # the phone
+    assert deletion["deleted"]["api_tokens"] >= 1
+    kept = " ".join(deletion["kept"])
+    assert "7101" in kept  # the request's own record
+    assert "audit trail" in kept
+    assert "PHI" in kept
     with runtime.reader.connect() as conn:
-        active = conn.execute(
-            select(users.c.active).where(users.c.user_id == holder.user_id)
-        ).scalar()
-    assert active is False
+        row = conn.execute(select(users).where(users.c.user_id == holder.user_id)).one()
+        tokens = conn.execute(
+            select(api_tokens).where(api_tokens.c.user_id == holder.user_id)
+        ).all()
+    assert (row.active, row.email_sealed, row.password_hash) == (False, b"", None)
+    assert row.email_hash == f"erased:{holder.user_id}"
+    assert tokens == []
+    # the erased account is really gone: its address no longer verifies anyone
+    again = _person({"email": "practitioner@north.example.org", "account_created_on": "2026-11-23"})
+    with pytest.raises(Forbidden):
+        service.receive(None, again, WHO)
     assert any("fulfilled: ccpa-delete" in (e.detail or "") for e in vendor_audit(runtime))
+    with runtime.reader.connect() as conn:
+        from carevault.audit.models import audit_entries
+
+        erased = (
+            conn.execute(
+                select(audit_entries.c.detail).where(
+                    audit_entries.c.tenant_id == clinic.north.tenant_id,
+                    audit_entries.c.resource_type == "User",
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert any("personal information erased (account)" in d for d in erased)
+
+
+def test_a_ccpa_deletion_never_deletes_health_information(runtime: Runtime, clinic: Clinic) -> None:
+    service = wire(runtime)
+    patient = actor(runtime, clinic.north, "patient")
+    with pytest.raises(Unprocessable) as refused:
+        service.receive(patient, {"action": "delete", "categories": ["phi"]}, WHO)
+    assert "HIPAA gives no right to 'delete'" in refused.value.message
+    view, _ = service.receive(patient, {"action": "delete", "categories": ["account"]}, WHO)
+    vendor = actor(runtime, clinic.north, "vendor-operator")
+    service.decide(vendor, view.request_id, {"decision": "accept"}, WHO)
+    service.fulfil(vendor, view.request_id, {}, WHO)
+    doctor = actor(runtime, clinic.north, "practitioner")
+    record = runtime.gate(doctor).read("Patient", clinic.north.patient_id)
+    assert record is not None  # the patient's record is the tenant's: still there
+
+
+def test_an_address_alone_does_not_reach_sensitive_data(runtime: Runtime, clinic: Clinic) -> None:
+    service = wire(runtime)
+    service.send_email_check({"email": "reader@example.net"}, WHO)
+    [sent] = outbox(runtime, VENDOR_CHAIN, "rights-email-check")
+    token = str(sent["link"]).split("token=")[1]
+    body = {"action": "know", "categories": ["biometric"], "email_check": {"token": token}}
+    with pytest.raises(Forbidden) as refused:
+        service.receive(None, body, WHO)
+    assert "an address alone is not enough" in refused.value.message
+    assert any("refused" in (e.detail or "") for e in vendor_audit(runtime))
+    made, _ = service.receive(None, {**body, "categories": ["account"]}, WHO)  # not spent
+    assert made.verification == "email-confirmed"

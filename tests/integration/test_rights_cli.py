@@ -1,9 +1,14 @@
-"""`carevault requests list --tenant S --due-before DATE`, run as a real process."""
+"""`carevault requests list|directions|direction`, run as a real process."""
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
+import pytest
+from sqlalchemy import select
+
+from carevault.audit.models import audit_entries
+from carevault.crypto.keystore import VENDOR_CHAIN
 from carevault.runtime import Runtime
 from carevault.settings import Settings
 from tests.cli_process import run_cli
@@ -36,3 +41,46 @@ def test_requests_list_shows_the_queue_by_due_date(
     assert "Traceback" not in bad.stderr
     details = [e.detail for e in rights_audit(runtime, clinic.north.tenant_id)]
     assert "requests list (command line); rights queue" in details
+
+
+def test_requests_directions_lists_and_reports_the_deletion_directions(
+    runtime: Runtime, clinic: Clinic, settings: Settings, backend: str
+) -> None:
+    """The adapter's side of a deletion: what to send to each service provider, and the
+    report that it was sent; a bad report is refused, with no traceback, and audited."""
+    if backend != "sqlite":
+        pytest.skip("one process test is enough")
+    service = wire(runtime)
+    holder = actor(runtime, clinic.north, "staff")
+    vendor = actor(runtime, clinic.north, "vendor-operator")
+    view, _ = service.receive(holder, {"action": "delete", "categories": ["account"]}, WHO)
+    service.decide(vendor, view.request_id, {"decision": "accept"}, WHO)
+    done = service.fulfil(vendor, view.request_id, {}, WHO)
+    assert done.fulfilment is not None
+    deletion: dict[str, Any] = done.fulfilment["deletion"]  # type: ignore[assignment]
+    [direction] = deletion["directed"]
+    assert direction["categories"] == ["account"]
+    listed = run_cli(settings, "requests", "directions")
+    assert listed.returncode == 0, listed.stderr
+    assert direction["direction_id"] in listed.stdout
+    assert direction["recipient"] in listed.stdout
+    assert view.request_id in listed.stdout
+    bad = run_cli(settings, "requests", "direction", direction["direction_id"], "lost")
+    assert bad.returncode != 0
+    assert "Traceback" not in bad.stderr
+    sent = run_cli(settings, "requests", "direction", direction["direction_id"], "sent")
+    assert sent.returncode == 0, sent.stderr
+    after = run_cli(settings, "requests", "directions")
+    assert "no deletion directions to send" in after.stdout
+    with runtime.reader.connect() as conn:
+        details = [
+            str(d)
+            for d in conn.execute(
+                select(audit_entries.c.detail).where(
+                    audit_entries.c.tenant_id == VENDOR_CHAIN,
+                    audit_entries.c.resource_type == "DeletionDirection",
+                )
+            ).scalars()
+        ]
+    assert any("deletion direction sent" in d for d in details)
+    assert any("deletion direction report refused" in d for d in details)

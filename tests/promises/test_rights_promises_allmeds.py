@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 
+from carevault.crypto.keystore import VENDOR_CHAIN
 from tests.account_helpers import enrol_totp
 from tests.promises.conftest import Deployment
 from tests.promises.rights_steps import (
     VENDOR,
     as_person,
+    audit,
     bearer,
     copy,
     create,
@@ -180,3 +182,46 @@ def test_allmeds_a_patient_reviews_their_record_in_the_portal(profiled: Any) -> 
     assert dep.client.get(f"/fhir/{theirs}", headers=patient).status_code in (403, 404)
     other = dep.client.get(f"/fhir/Patient/{north.other_patient_id}", headers=patient)
     assert other.status_code in (403, 404)
+
+
+SHINE = {"action": "shine-the-light", "categories": ["account", "marketing-contacts"]}
+
+
+@pytest.mark.promise("AM-35")
+def test_allmeds_shine_the_light_lists_marketing_disclosures_once_a_year(profiled: Any) -> None:
+    dep: Deployment = profiled("allmeds")
+    made, route = file(dep, SHINE, role="staff")
+    assert (route["right"], route["decides"]) == ("ca-shine-the-light", VENDOR)
+    assert day(made["due_at"]) == today_plus(dep, 30)
+    # the 30-day answer: on time at day 29 and day 30, late at day 31
+    days(dep, 29)
+    assert [r["late"] for r in queue(dep, "vendor-operator")] == [False]
+    days(dep, 1)
+    assert [r["late"] for r in queue(dep, "vendor-operator")] == [False]
+    days(dep, 1)
+    assert [r["late"] for r in queue(dep, "vendor-operator")] == [True]
+    done = work(dep, made, "fulfil", {})
+    assert done.status_code == 200, done.text
+    assert done.json()["fulfilment"]["disclosed_for_direct_marketing"] == 0
+    listed = copy(dep, made["request_id"], "json", "staff").json()
+    assert listed["disclosed_for_direct_marketing"] == []
+    assert listed["law"] == "Cal. Civ. Code 1798.83"
+    records = listed["from_the_records"]
+    assert records["sells_personal_information"] is False
+    assert records["policy"] == "AllMeds"
+    assert "disclosed none of your personal information" in listed["answer"]
+    # one request a year: refused with the reason at day 364, taken again from day 365
+    days(dep, 364 - 31)
+    again = refused(dep, SHINE, role="staff")
+    assert again.status_code == 422
+    detail = again.json()["detail"]
+    assert "1 such request in any 12 months" in detail
+    assert f"You may ask again from {today_plus(dep, 1)}" in detail
+    assert queue(dep, "vendor-operator") == []  # nothing opened
+    trail = [e.detail or "" for e in audit(dep.runtime, VENDOR_CHAIN) if e.outcome != "success"]
+    assert any("refused: ca-shine-the-light" in d for d in trail)
+    days(dep, 1)  # day 365: the first request has left the 12 months
+    second, _ = file(dep, SHINE, role="staff")
+    days(dep, 1)  # day 366: and the new one counts now
+    assert refused(dep, SHINE, role="staff").status_code == 422
+    assert [r["request_id"] for r in queue(dep, "vendor-operator")] == [second["request_id"]]

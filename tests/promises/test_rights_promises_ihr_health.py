@@ -12,6 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from carevault.crypto.keystore import VENDOR_CHAIN
+from carevault.identity.models import system_actor
+from carevault.privacy.break_glass import Who
+from carevault.rights import directions
 from carevault.rights.models import rights_requests
 from carevault.rights.wiring import rights_for
 from tests.promises.conftest import Deployment
@@ -32,6 +35,7 @@ from tests.promises.rights_steps import (
     points,
     queue,
     refused,
+    sign_in,
     today_plus,
     user_id,
     work,
@@ -256,3 +260,77 @@ def test_ihr_health_users_delete_their_own_data(profiled: Any) -> None:
     history = dep.client.get(f"/fhir/QuestionnaireResponse/{mine}/_history", headers=doctor)
     assert history.status_code == 404
     assert dep.client.get(f"/fhir/Observation/{recorded}", headers=doctor).status_code == 200
+
+
+@pytest.mark.promise("IH-20")
+def test_ihr_health_a_verified_deletion_deletes_and_directs_the_service_providers(
+    profiled: Any,
+) -> None:
+    dep: Deployment = profiled("ihr-health")
+    north = dep.clinic.north
+    staff = user_id(dep, "staff")
+    # an earlier opt-out: its suppression entry is the one thing the policy keeps
+    off = dep.client.post(
+        "/patient/preferences", json={"marketing": False}, headers=north.headers("staff")
+    )
+    assert off.status_code == 200, off.text
+    asked = {"action": "delete", "categories": ["account", "usage", "marketing-contacts"]}
+    # someone who cannot be verified deletes nothing and directs no one
+    wrong = {"email": "staff@north.example.org", "account_created_on": "2001-01-01"}
+    assert refused(dep, as_person(dep, asked, wrong), role=None).status_code == 403
+    assert queue(dep, "vendor-operator") == []
+    assert _directions(dep) == []
+    trail = [e.detail or "" for e in audit(dep.runtime, VENDOR_CHAIN) if e.outcome != "success"]
+    assert any("refused: ccpa-delete" in d for d in trail)
+    made, route = file(dep, asked, role="staff")
+    assert route["right"] == "ccpa-delete"
+    assert work(dep, made, "decide", {"decision": "accept"}).status_code == 200
+    days(dep, 10)
+    done = work(dep, made, "fulfil", {})
+    assert done.status_code == 200, done.text
+    deletion = done.json()["fulfilment"]["deletion"]
+    # deleted from our records: the account's identity, its usage and its marketing data
+    assert deletion["erased"] is True
+    assert {"account_identity", "sessions", "api_tokens", "marketing_preference"} <= set(
+        deletion["deleted"]
+    )
+    assert deletion["deleted"]["marketing_preference"] == 1
+    assert sign_in(dep.client, north, "staff").status_code == 401
+    # kept only what the law or the policy requires, each with its reason
+    kept = " ".join(deletion["kept"])
+    assert "suppression list" in kept
+    assert "7101" in kept
+    # each service provider the policy names as receiving these categories is directed
+    expected = {
+        "affiliates": ["account"],
+        "analytics": ["usage"],
+        "business-transfer": ["account", "usage"],
+        "vendors": ["account", "usage"],
+    }
+    directed = {d["recipient"]: d for d in deletion["directed"]}
+    assert {k: d["categories"] for k, d in directed.items()} == expected
+    assert all(d["directed_at"] == done.json()["fulfilled_at"] for d in directed.values())
+    assert all(d["state"] == "pending" for d in directed.values())
+    assert set(directed["vendors"]["bound_by"]) == {"binding-agreement", "baa"}
+    # the directions wait in an outbox an adapter for each provider takes and reports on
+    waiting = _directions(dep)
+    assert {w["recipient"] for w in waiting} == set(expected)
+    assert {w["subject_ref"] for w in waiting} == {f"User/{north.tenant_id}/{staff}"}
+    vendors = next(d["direction_id"] for d in waiting if d["recipient"] == "vendors")
+    adapter = system_actor(VENDOR_CHAIN, "deletion directions adapter: vendors")
+    rights_for(dep.runtime).mark_direction(adapter, vendors, directions.SENT, Who())
+    assert {w["recipient"] for w in _directions(dep)} == set(expected) - {"vendors"}
+    # and the answer says so, in writing, at the address the account had
+    [sent] = outbox(dep.runtime, VENDOR_CHAIN, "rights-request-update")  # the kept address
+    assert made["request_id"] in sent["link"]
+    view = dep.client.get(sent["link"])  # the account is gone: the emailed link opens it
+    assert view.status_code == 200, view.text
+    told = next(n["text"] for n in view.json()["notices"] if n["kind"] == "fulfilled")
+    assert "directed our service providers to delete it too" in told
+    assert "vendors" in told
+    assert "What we kept, and why" in told
+
+
+def _directions(dep: Deployment) -> list[dict[str, Any]]:
+    with dep.runtime.reader.connect() as conn:
+        return directions.pending(conn)

@@ -33,7 +33,10 @@ TEAM_TEMPLATES = {
     "disclosure-upcoming", "disclosure-made", "marketing-update",
     "rights-request-received", "rights-request-extended", "rights-request-decided",
     "rights-request-fulfilled", "rights-request-new",
+    "rights-email-check", "rights-request-update",  # rights/: requesters with no account
     "breach-notice",
+    "message-from-user",  # a practitioner's secure message, From them (PF-20)
+    "policy-change-posted",  # a new privacy policy version (policy/posting.py)
 }  # fmt: skip
 ALERT = f"/privacy/alerts/{fixed_id(1)}"
 RESET = f"/auth/password-reset?token={TOKEN}"

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import Column, ForeignKeyConstraint, Index, Integer, String, Table, Text
+from sqlalchemy import (
+    Column,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+)
 
 from carevault.database import metadata
 
@@ -17,6 +26,9 @@ from carevault.database import metadata
 class RecipientKind(StrEnum):
     USER = "user"
     ROLE = "role"
+    ADDRESS = "address"
+    """A sealed address (notification_addresses): someone with no account, e.g. a person who
+    wrote in with a privacy request; opened only at send time."""
 
 
 class MessageState(StrEnum):
@@ -47,8 +59,20 @@ notification_outbox = Table(
     Column("state", String(16), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", String(32), nullable=False),
-    ForeignKeyConstraint(["tenant_id"], ["tenants.tenant_id"]),
+    # No foreign key to tenants: the vendor's own chain ("_vendor") writes to people with no
+    # account (migration 0014 drops the one 0005 made).
     Index("ix_notification_outbox_due", "state", "next_attempt_at"),
+)
+
+notification_addresses = Table(
+    "notification_addresses",
+    metadata,
+    # An address to write to that belongs to no account: sealed under the chain's
+    # "message-addresses" sub-key, opened only by recipients.resolve at send time.
+    Column("tenant_id", String(36), primary_key=True),
+    Column("address_id", String(36), primary_key=True),
+    Column("address_sealed", LargeBinary, nullable=False),
+    Column("created_at", String(32), nullable=False),
 )
 
 notification_deliveries = Table(

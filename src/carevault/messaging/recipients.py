@@ -1,5 +1,6 @@
-"""Who a message goes to: a user's address if the account is active, or every active user of a
-role in the tenant. Addresses are opened from the sealed column only here, at send time."""
+"""Who a message goes to: a user's address if the account is active, every active user of a
+role in the tenant, or one sealed address that belongs to no account (a person who wrote in).
+Addresses are opened from the sealed columns only here, at send time."""
 
 from __future__ import annotations
 
@@ -7,14 +8,22 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
+from carevault.crypto.keystore import VENDOR_CHAIN
 from carevault.crypto.vault import Vault
 from carevault.identity.models import tenants, users
-from carevault.messaging.models import RecipientKind
+from carevault.messaging.models import RecipientKind, notification_addresses
+
+ADDRESS_KEY = "message-addresses"
+VENDOR_NAME = "CareVault"  # the sender's name on the vendor's own messages
+
+
+def address_aad(tenant_id: str, address_id: str) -> bytes:
+    return f"{tenant_id}|address|{address_id}".encode()
 
 
 @dataclass(frozen=True)
 class Recipient:
-    user_id: str
+    user_id: str  # for a sealed address: its address id (delivery records name ids only)
     address: str
 
 
@@ -29,6 +38,8 @@ class Resolution:
 def resolve(
     conn: Connection, vault: Vault, tenant_id: str, kind: RecipientKind, recipient: str
 ) -> Resolution:
+    if kind is RecipientKind.ADDRESS:
+        return _sealed_address(conn, vault, tenant_id, recipient)
     name = conn.execute(select(tenants.c.name).where(tenants.c.tenant_id == tenant_id)).scalar()
     query = select(users.c.user_id, users.c.email_sealed, users.c.active).where(
         users.c.tenant_id == tenant_id
@@ -50,3 +61,19 @@ def resolve(
     if not found:
         missing = "inactive" if rows else "no-recipient"
     return Resolution(str(name or ""), found, missing)
+
+
+def _sealed_address(conn: Connection, vault: Vault, tenant_id: str, address_id: str) -> Resolution:
+    a = notification_addresses.c
+    sealed = conn.execute(
+        select(a.address_sealed).where(a.tenant_id == tenant_id, a.address_id == address_id)
+    ).scalar()
+    if tenant_id == VENDOR_CHAIN:
+        name = VENDOR_NAME
+    else:
+        found = conn.execute(select(tenants.c.name).where(tenants.c.tenant_id == tenant_id))
+        name = str(found.scalar() or "")
+    if not sealed:  # erased since it was queued: nobody to write to
+        return Resolution(name, (), "no-recipient")
+    plain = vault.open_for(tenant_id, ADDRESS_KEY, sealed, address_aad(tenant_id, address_id))
+    return Resolution(name, (Recipient(address_id, plain.decode()),))

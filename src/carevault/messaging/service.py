@@ -7,12 +7,20 @@ same row. (2) Send, outside any transaction: one email per recipient. (3) Record
 writer transaction per message, a delivery record per recipient, the new state (sent, retry
 later with backoff, failed) and a tenant audit entry. A worker that dies between (2) and (3)
 leaves the row to be taken again when the lease lapses: delivery is at least once.
+
+A message sent on behalf of a user (a `from_user` template, e.g. `message_notice`: a
+practitioner's secure message to a patient) is From that user: their name is sealed into the
+row when it is queued and opened only to write the From header; it is never logged, audited
+or put in the text.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
+import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -24,8 +32,11 @@ from carevault.audit.models import Action, AuditRecord, Outcome
 from carevault.audit.recorder import AuditRecorder
 from carevault.clock import Clock, isoformat
 from carevault.committer import GroupCommitter
+from carevault.crypto.envelope import DecryptionError
 from carevault.crypto.vault import Vault
-from carevault.errors import Invalid
+from carevault.errors import CareVaultError, Forbidden, Invalid, Unprocessable
+from carevault.identity.models import Actor, users
+from carevault.identity.permissions import Role
 from carevault.messaging.models import (
     DeliveryOutcome,
     MessageState,
@@ -33,9 +44,22 @@ from carevault.messaging.models import (
     notification_deliveries,
     notification_outbox,
 )
+from carevault.messaging.outbox import enqueue
 from carevault.messaging.recipients import Resolution, resolve
-from carevault.messaging.smtp import SendResult, SmtpConfig, SmtpSession, build_message
-from carevault.messaging.templates import Rendered, template
+from carevault.messaging.smtp import (
+    SendResult,
+    SmtpConfig,
+    SmtpSession,
+    build_message,
+    user_display_name,
+)
+from carevault.messaging.templates import (
+    FROM_NAME,
+    FROM_USER,
+    Rendered,
+    check_from_user,
+    template,
+)
 from carevault.settings import Settings
 
 log = logging.getLogger("carevault.notifications")
@@ -53,6 +77,15 @@ LEASE = timedelta(minutes=10)
 """How long a claimed row stays out of other workers' reach while it is being sent."""
 ACTOR = "system:notifications"
 _DONE = (DeliveryOutcome.SENT.value, DeliveryOutcome.PERMANENT_FAILURE.value)
+NAME_KEY = "message-senders"
+"""The tenant sub-key that seals the name a message is sent for (one key, one job)."""
+MESSAGE_TEMPLATE = "message-from-user"
+MESSAGE_SENDERS = frozenset({Role.PRACTITIONER, Role.STAFF})
+"""The workforce roles whose secure messages to a patient are announced as from them."""
+_PATIENT_ID = re.compile(r"^[A-Za-z0-9.-]{1,64}$")
+NameOf = Callable[[str], str | None]
+"""practitioner_id → the practitioner's display name, read by the caller through the gate
+(messaging does not reach the records: see web/practitioner_names.py), or None."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +127,15 @@ class MessageSummary:
 @dataclass
 class _Attempt:
     records: list[tuple[str | None, SendResult]] = field(default_factory=list)
+    on_behalf_of: str | None = None
+    """The user id a `from_user` message was sent for (audited; never their name)."""
+
+
+@dataclass(frozen=True)
+class MessageNotice:
+    """What `message_notice` queued: one message per active account of the patient."""
+
+    message_ids: tuple[str, ...]
 
 
 class NotificationService:
@@ -167,6 +209,112 @@ class NotificationService:
             for r in rows
         ]  # fmt: skip
 
+    # -- sent on behalf of a user -----------------------------------------------
+
+    def from_user_params(self, tenant_id: str, user_id: str, name: str) -> dict[str, str]:
+        """The reserved parameters that make a `from_user` message From this user: their id,
+        and their name sealed under the tenant key (bound to the id), for the outbox row."""
+        shown = user_display_name(name)
+        if not shown:
+            raise Unprocessable("a message sent for a user needs the user's name")
+        aad = _name_aad(tenant_id, user_id)
+        blob = self._vault.seal_for(tenant_id, NAME_KEY, shown.encode(), aad)
+        return {FROM_USER: user_id, FROM_NAME: base64.urlsafe_b64encode(blob).decode()}
+
+    def practitioner_of(self, actor: Actor) -> str | None:
+        """The id of the Practitioner resource the actor's account is linked to, if any: the
+        one person a message from this account may be sent as."""
+        with self._reader.connect() as conn:
+            found = conn.execute(
+                select(users.c.practitioner_id).where(
+                    users.c.tenant_id == actor.tenant_id, users.c.user_id == actor.user_id
+                )
+            ).scalar()
+        return str(found) if found else None
+
+    def message_notice(
+        self, actor: Actor, patient_id: str, name_of: NameOf, link: str | None = None
+    ) -> MessageNotice:
+        """A practitioner's (or staff member's) secure message to a patient: each of the
+        patient's active accounts is told "you have a new secure message", From the actor.
+
+        Called once the message itself was written through the gate (which decided that the
+        actor may reach the patient). The actor's name is their Practitioner's
+        (users.practitioner_id), opened by `name_of`; an account without one is refused rather
+        than sent as the tenant's own notice. Nothing of the message is in the email. Queued
+        with its audit entry (the patient, the message ids); refusals are audited too.
+        """
+        try:
+            if actor.role not in MESSAGE_SENDERS:
+                raise Forbidden("secure messages to patients are sent by the practice's workforce")
+            if not isinstance(patient_id, str) or not _PATIENT_ID.match(patient_id):
+                raise Invalid("the recipient is a patient id")
+            practitioner_id = self.practitioner_of(actor)
+            name = name_of(practitioner_id) if practitioner_id else None
+            reserved = self.from_user_params(actor.tenant_id, actor.user_id, name or "")
+            params: dict[str, str | int] = {**reserved, **({"link": link} if link else {})}
+            template(MESSAGE_TEMPLATE).check(params)  # a bad link is refused before anything
+        except CareVaultError as exc:
+            self._audit.commit(self._committer, actor.tenant_id, self._notice_record(
+                actor, patient_id, f"message notice refused: {type(exc).__name__}",
+                Outcome.DENIED if exc.status == 403 else Outcome.INVALID, exc.status,
+            ))  # fmt: skip
+            raise
+        now = isoformat(self._clock.now())
+
+        def job(conn: Connection) -> tuple[MessageNotice, AuditRecord]:
+            accounts = conn.execute(
+                select(users.c.user_id)
+                .where(
+                    users.c.tenant_id == actor.tenant_id,
+                    users.c.patient_id == patient_id,
+                    users.c.role == Role.PATIENT.value,
+                    users.c.active.is_(True),
+                )
+                .order_by(users.c.user_id)
+            ).scalars()
+            ids = tuple(
+                enqueue(conn, actor.tenant_id, kind=RecipientKind.USER, recipient=str(user_id),
+                        template=MESSAGE_TEMPLATE, params=params, now=now)
+                for user_id in accounts
+            )  # fmt: skip
+            detail = f"message notice queued for {len(ids)} accounts, from the sender"
+            return MessageNotice(ids), self._notice_record(actor, patient_id, detail, ids=ids)
+
+        return self._audit.commit_with(self._committer, actor.tenant_id, job)
+
+    def _notice_record(
+        self,
+        actor: Actor,
+        patient_id: str,
+        detail: str,
+        outcome: Outcome = Outcome.SUCCESS,
+        status: int = 201,
+        ids: tuple[str, ...] = (),
+    ) -> AuditRecord:
+        ok = isinstance(patient_id, str) and bool(_PATIENT_ID.match(patient_id))
+        return AuditRecord(
+            recorded_at=isoformat(self._clock.now()), actor_id=actor.user_id,
+            actor_role=actor.kind, action=Action.ADMIN, outcome=outcome, status=status,
+            purpose=actor.purpose.value, resource_type="Notification", resource_ids=ids,
+            patient_ids=(patient_id,) if ok else (), detail=detail,
+        )  # fmt: skip
+
+    def _sent_for(self, message: Claimed) -> tuple[str, str] | SendResult | None:
+        """A `from_user` message: (its user's id, their name opened from the row); None: a
+        system notice. A row without a good seal is refused: it must not go out as the
+        tenant's own notice."""
+        try:
+            if not template(message.template).from_user:
+                return None
+            params = orjson.loads(message.params)
+            check_from_user(params, message.template)
+            user_id, blob = str(params[FROM_USER]), base64.urlsafe_b64decode(params[FROM_NAME])
+            aad = _name_aad(message.tenant_id, user_id)
+            return user_id, self._vault.open_for(message.tenant_id, NAME_KEY, blob, aad).decode()
+        except (Invalid, ValueError, DecryptionError):
+            return SendResult(DeliveryOutcome.PERMANENT_FAILURE, None, "from-user")
+
     # -- the three steps ------------------------------------------------------
 
     def _claim(self, conn: Connection, limit: int) -> list[Claimed]:
@@ -220,6 +368,12 @@ class NotificationService:
             attempt.records.append((None, failure))
             return attempt
         rendered = self._render(message, resolution)
+        sent_for = self._sent_for(message)
+        name = None
+        if isinstance(sent_for, SendResult):
+            rendered = sent_for
+        elif sent_for is not None:
+            attempt.on_behalf_of, name = sent_for
         if isinstance(rendered, SendResult):
             attempt.records.extend((r.user_id, rendered) for r in todo)
             return attempt
@@ -229,6 +383,7 @@ class NotificationService:
                 email = build_message(
                     rendered, to=recipient.address, sender=config.sender,
                     display_name=resolution.tenant_name, sent_at=sent_at,
+                    on_behalf_of=name,
                 )  # fmt: skip
             except (Invalid, ValueError):
                 # CR/LF in a header value (the email module refuses them too): never sent.
@@ -305,6 +460,7 @@ class NotificationService:
             outcome=Outcome.SUCCESS if state is not MessageState.FAILED else Outcome.FAILED,
             resource_type="Notification",
             resource_ids=(message.message_id, *users),
+            on_behalf_of=attempt.on_behalf_of,
             detail=(
                 f"notification {message.template} attempt {message.attempt}: "
                 f"{counts[DeliveryOutcome.SENT]} sent, "
@@ -324,3 +480,8 @@ class NotificationService:
                     )
                 ).scalar_one()
             )
+
+
+def _name_aad(tenant_id: str, user_id: str) -> bytes:
+    # Binds the sealed name to its user: a seal moved to another row's user does not open.
+    return f"{tenant_id}|from-user|{user_id}".encode()

@@ -3,7 +3,12 @@
 5xx answers to a recipient or to the message are permanent; 4xx answers, dropped connections
 and timeouts are temporary. A refused sender, HELO or login is a problem of this server's
 configuration, not of the message, so it is temporary too: fixing the settings lets the
-queued messages go. Nothing here logs or returns an address.
+queued messages go. Nothing here logs or returns an address or a name.
+
+A message sent on behalf of a user is From "<user> via <tenant>" at the deployment's own
+address, with Sender: the deployment (RFC 5322 3.6.2: the author is the user, the agent that
+sent it is us); the address stays ours, so SPF/DKIM/DMARC still pass and replies never go to
+an address we did not verify. A system notice is From the tenant alone, with no Sender.
 """
 
 from __future__ import annotations
@@ -11,12 +16,15 @@ from __future__ import annotations
 import contextlib
 import smtplib
 import ssl
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
 from types import TracebackType
 
+from carevault.errors import Invalid
 from carevault.messaging.guard import check_header
 from carevault.messaging.models import DeliveryOutcome
 from carevault.messaging.templates import Rendered
@@ -57,12 +65,33 @@ class SendResult:
     reason: str
 
 
+MAX_NAME = 64
+"""A user's name in a From header is cut to this many characters (a header line stays short)."""
+
+
 def build_message(
-    rendered: Rendered, *, to: str, sender: str, display_name: str, sent_at: datetime
+    rendered: Rendered,
+    *,
+    to: str,
+    sender: str,
+    display_name: str,
+    sent_at: datetime,
+    on_behalf_of: str | None = None,
 ) -> EmailMessage:
-    """One email to one address. Every header value is refused if it holds CR or LF."""
+    """One email to one address. Every header value is refused if it holds CR or LF, except
+    the user's name of `on_behalf_of` (typed by a person): that one is neutralised instead."""
+    check_header(display_name, "From")
+    check_header(sender, "From")
     msg = EmailMessage()
-    msg["From"] = formataddr((check_header(display_name, "From"), check_header(sender, "From")))
+    if on_behalf_of is not None:
+        user = user_display_name(on_behalf_of)
+        if not user:  # never quietly sent as the tenant's own notice
+            raise Invalid("a message sent for a user needs the user's name")
+        # Address quotes and escapes the display name; it cannot add a header or an address.
+        msg["From"] = Address(display_name=f"{user} via {display_name}", addr_spec=sender)
+        msg["Sender"] = Address(display_name=display_name, addr_spec=sender)
+    else:
+        msg["From"] = formataddr((display_name, sender))
     msg["To"] = check_header(to, "To")
     msg["Subject"] = check_header(rendered.subject, "Subject")
     msg["Date"] = format_datetime(sent_at)
@@ -73,6 +102,18 @@ def build_message(
     if rendered.html:
         msg.add_alternative(rendered.html, subtype="html")
     return msg
+
+
+def user_display_name(name: str) -> str:
+    """A person's name made safe for a display name: control and format characters (CR, LF,
+    NUL, tabs, bidi overrides) and line separators become spaces, runs of space one, the
+    length capped. Quotes and other specials are left for Address to quote."""
+    cleaned = "".join(
+        " " if unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp")
+        else ch
+        for ch in name
+    )  # fmt: skip
+    return " ".join(cleaned.split())[:MAX_NAME].strip()
 
 
 def _domain(address: str) -> str:

@@ -46,12 +46,15 @@ def _cached(path: str) -> PrivacyPolicy:
 
 
 def load_policy(path: Path) -> PrivacyPolicy:
+    return parse_policy(read_policy_text(path), path.name)
+
+
+def read_policy_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.__class__.__name__
         raise PolicyError(f"{path.name}: cannot read the policy file ({reason})") from None
-    return parse_policy(text, path.name)
 
 
 def parse_policy(text: str, source: str = "policy") -> PrivacyPolicy:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -209,7 +210,43 @@ def right_item(name: str, right: Right, doc: Policy) -> Item:
     return Item(RIGHT_TITLES.get(name, _title(name)), text, tuple(details))
 
 
-def notice_view(policy: PrivacyPolicy) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Posting:
+    """When the version rendered was posted and took (or takes) effect; and a newer version
+    already posted that is not in effect yet, if any (versions.py)."""
+
+    version: int
+    posted_at: datetime | None
+    effective_at: datetime | None
+    next_version: int | None = None
+    next_posted_at: datetime | None = None
+    next_effective_at: datetime | None = None
+
+
+def _instant(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def dates_line(doc: Policy, posting: Posting | None = None) -> str:
+    """The notice's dates: the file's own, or those of the posted version it is."""
+    if posting is None or posting.posted_at is None or posting.effective_at is None:
+        parts = ["Effective " + doc.effective.isoformat() + "."] if doc.effective else []
+    else:
+        parts = [
+            f"Version {posting.version}, posted {_instant(posting.posted_at)}; in effect from "
+            f"{_instant(posting.effective_at)}."
+        ]
+    if doc.updated:
+        parts.append("Last updated " + doc.updated.isoformat() + ".")
+    if posting is not None and posting.next_posted_at and posting.next_effective_at:
+        parts.append(
+            f"A new version ({posting.next_version}) was posted {_instant(posting.next_posted_at)}"
+            f" and takes effect {_instant(posting.next_effective_at)}; until then this one applies."
+        )
+    return " ".join(parts)
+
+
+def notice_view(policy: PrivacyPolicy, posting: Posting | None = None) -> dict[str, Any]:
     """Everything the templates print, as sentences and lists."""
     doc = policy.document
     bases = doc.disclosure.bases
@@ -248,10 +285,7 @@ def notice_view(policy: PrivacyPolicy) -> dict[str, Any]:
     return {
         "doc": doc,
         "title": f"{doc.name} privacy notice",
-        "dates": " ".join(
-            (["Effective " + doc.effective.isoformat() + "."] if doc.effective else [])
-            + (["Last updated " + doc.updated.isoformat() + "."] if doc.updated else [])
-        ),
+        "dates": dates_line(doc, posting),
         "categories": [
             Item(
                 _category(cid),
@@ -318,8 +352,10 @@ def _environment() -> Environment:
     )
 
 
-def render_notice(policy: PrivacyPolicy, fmt: Format = Format.MARKDOWN) -> str:
+def render_notice(
+    policy: PrivacyPolicy, fmt: Format = Format.MARKDOWN, posting: Posting | None = None
+) -> str:
     """The privacy notice as Markdown or as a whole HTML page (every value escaped)."""
     template = _environment().get_template(TEMPLATES[fmt])
-    text = template.render(**notice_view(policy))
+    text = template.render(**notice_view(policy, posting))
     return re.sub(r"\n{3,}", "\n\n", text) if fmt is Format.MARKDOWN else text

@@ -7,7 +7,8 @@ recipient must be a verified directory entry, and the signer re-authenticates wi
 password and a second factor at that moment. The signed document — the terms in words and
 the fixed statements on revocation, conditioning and redisclosure — is sealed under the
 patient's key with its SHA-256, and the Consent becomes "active" carrying the document as
-sourceAttachment, in one transaction with its audit entry. `$revoke` ends it at once.
+sourceAttachment, in one transaction with its audit entry. `$revoke` ends it at once, and so
+does `$expiry-event-occurred` for one that expires on an event rather than a date.
 """
 
 from __future__ import annotations
@@ -118,13 +119,22 @@ class Authorizations(AuditedService):
 
     def revoke(self, actor: Actor, who: Who, consent_id: str) -> Version:
         """Revoke a signed authorization now: no disclosure rests on it from this instant."""
-        refusal = self._refusal(consent_id, "authorization revocation refused")
+        return self._end(actor, who, consent_id, consent_terms.REVOKED_AT)
+
+    def expiry_event_occurred(self, actor: Actor, who: Who, consent_id: str) -> Version:
+        """Record that the event the authorization expires on has happened: it ends now."""
+        return self._end(actor, who, consent_id, consent_terms.EVENT_OCCURRED_AT)
+
+    def _end(self, actor: Actor, who: Who, consent_id: str, how: str) -> Version:
+        revoking = how == consent_terms.REVOKED_AT
+        what = "revocation" if revoking else "expiry event"
+        refusal = self._refusal(consent_id, f"authorization {what} refused")
         facts: dict[str, Any] = {}
 
         def check() -> None:
             if actor.role not in REVOKERS:
-                raise Forbidden("only the patient, their representative or the front desk "
-                                "records a revocation")  # fmt: skip
+                raise Forbidden(f"only the patient, their representative or the front desk "
+                                f"records a {what}")  # fmt: skip
             view = self._gate(actor).read("Consent", consent_id)
             facts["view"], facts["body"] = view, orjson.loads(view.body or b"{}")
 
@@ -135,15 +145,21 @@ class Authorizations(AuditedService):
                 raise Conflict("this Consent is not a signed authorization")
             if row.revoked_at is not None:
                 raise Conflict("this authorization was revoked already")
+            terms = consent_terms.parse(facts["body"])
+            if terms.event_occurred_at is not None:
+                raise Conflict("this authorization ended already: its expiry event occurred")
+            if not revoking and terms.expiry_event is None:
+                raise Conflict("this authorization expires on a date, not on an event")
             now = self._now()
-            conn.execute(update(d).where(self._key(actor, consent_id))
-                         .values(revoked_at=now, revoked_by=actor.user_id))  # fmt: skip
+            if revoking:
+                conn.execute(update(d).where(self._key(actor, consent_id))
+                             .values(revoked_at=now, revoked_by=actor.user_id))  # fmt: skip
             body = dict(facts["body"])
             body.pop("meta", None)
             body["status"] = "inactive"
             body["extension"] = [
-                *[e for e in body.get("extension", []) if e.get("url") != consent_terms.REVOKED_AT],
-                {"url": consent_terms.REVOKED_AT, "valueDateTime": now},
+                *[e for e in body.get("extension", []) if e.get("url") != how],
+                {"url": how, "valueDateTime": now},
             ]
             validation.validate("Consent", body)
             version, _ = self._s.store.update(conn, Scope(actor.tenant_id), "Consent", consent_id,
@@ -151,7 +167,8 @@ class Authorizations(AuditedService):
             return version, self._entry(
                 actor, who, action=Action.UPDATE, resource_type="Consent",
                 resource_ids=(consent_id,), patient_ids=(row.patient_id,),
-                detail="authorization revoked",
+                detail="authorization revoked" if revoking
+                else "authorization ended: its expiry event occurred",
             )  # fmt: skip
 
         return self._run(actor, who, refusal, check, job)

@@ -318,7 +318,7 @@ class Gate:
         subject = self._resolve().subject
         decision = decisions.decide(subject, target)
         # the deployment's policy lists the only purposes PHI is used for
-        why = decisions.outside_policy(subject, rtype, self._s.phi_purposes)
+        why = decisions.outside_policy(subject, rtype, self._s.purposes_in_effect())
         if decision.allowed and why:
             raise Forbidden(why)
         if not decision.allowed:

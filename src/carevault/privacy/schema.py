@@ -9,6 +9,7 @@ from carevault.identity import models as _identity_models  # noqa: F401
 from carevault.identity import tenant_policy as _tenant_policy  # noqa: F401
 from carevault.messaging import models as _messaging_models  # noqa: F401
 from carevault.messaging import preferences as _preferences  # noqa: F401
+from carevault.policy import versions as _policy_versions  # noqa: F401
 from carevault.privacy import access_models as _access_models  # noqa: F401
 from carevault.privacy import deid_models as _deid_models  # noqa: F401
 from carevault.privacy import export_models as _export_models  # noqa: F401

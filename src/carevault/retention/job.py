@@ -26,18 +26,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, select, update
 
 from carevault.audit.models import Action, AuditRecord, Outcome
 from carevault.clock import isoformat
 from carevault.errors import CareVaultError, Conflict, Invalid
-from carevault.identity.account_models import (
-    account_factors,
-    password_resets,
-    sessions,
-    webauthn_credentials,
-)
-from carevault.identity.models import Actor, api_tokens, system_actor, users
+from carevault.identity.erasure import erase_identity
+from carevault.identity.models import Actor, system_actor
 from carevault.privacy import offboarding
 from carevault.retention import certificates, marketing
 from carevault.retention.categories import ACCOUNT, MARKETING_CONTACTS, classify
@@ -245,31 +240,8 @@ class RetentionJob:
         row stays (audit entries name its id)."""
 
         def job(conn: Connection) -> tuple[None, AuditRecord]:
-            u, a = users.c, account_inactivations.c
-            for table in (
-                account_factors,
-                webauthn_credentials,
-                password_resets,
-                sessions,
-                api_tokens,
-            ):
-                conn.execute(
-                    delete(table).where(
-                        table.c.tenant_id == actor.tenant_id, table.c.user_id == user_id
-                    )
-                )
-            conn.execute(
-                update(users)
-                .where(u.tenant_id == actor.tenant_id, u.user_id == user_id)
-                .values(
-                    email_hash=f"erased:{user_id}",
-                    email_sealed=b"",
-                    password_hash=None,
-                    mfa_sealed=None,
-                    practitioner_id=None,
-                    active=False,
-                )
-            )
+            a = account_inactivations.c
+            erase_identity(conn, actor.tenant_id, user_id)
             conn.execute(
                 update(account_inactivations)
                 .where(a.tenant_id == actor.tenant_id, a.user_id == user_id)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, delete, select
+from sqlalchemy import ColumnElement, Connection, and_, delete, select
 
 from carevault.clock import isoformat
 from carevault.errors import Conflict
@@ -75,6 +75,17 @@ def due(
     ]
 
 
+def marketing_sent_to(tenant_id: str, user_id: str) -> ColumnElement[bool]:
+    """The outbox rows of the marketing queued for one account."""
+    o = notification_outbox.c
+    return and_(
+        o.tenant_id == tenant_id,
+        o.recipient_kind == RecipientKind.USER.value,
+        o.recipient == user_id,
+        o.template.in_(sorted(MARKETING_TEMPLATES)),
+    )
+
+
 def erase(conn: Connection, tenant_id: str, user_id: str, opted_out_by: str) -> Erased:
     """Delete one person's marketing contacts (inside the caller's transaction), if they opted
     out at or before `opted_out_by`.
@@ -82,12 +93,7 @@ def erase(conn: Connection, tenant_id: str, user_id: str, opted_out_by: str) -> 
     Refused (Conflict, nothing changed) while a marketing message queued before the opt-out
     is still being delivered, or when the person changed their choice since the plan."""
     o, d, p = notification_outbox.c, notification_deliveries.c, communication_preferences.c
-    theirs = and_(
-        o.tenant_id == tenant_id,
-        o.recipient_kind == RecipientKind.USER.value,
-        o.recipient == user_id,
-        o.template.in_(sorted(MARKETING_TEMPLATES)),
-    )
+    theirs = marketing_sent_to(tenant_id, user_id)
     in_flight = select(o.message_id).where(theirs, o.state == MessageState.PENDING.value)
     if conn.execute(in_flight).first() is not None:
         raise Conflict(

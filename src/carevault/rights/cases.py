@@ -80,6 +80,22 @@ class Cases(RightsBase):
                 return row
         raise NotFound("no such request")
 
+    def stored_copy(self, conn: Connection, row: Row[Any], form: str) -> tuple[str, bytes]:
+        """A case's copy in one form, opened: (media type, bytes)."""
+        c = rights_copies.c
+        found = conn.execute(
+            select(rights_copies).where(
+                c.tenant_id == row.tenant_id, c.request_id == row.request_id, c.form == form
+            )
+        ).first()
+        if found is None:
+            raise NotFound("no such copy for this request")
+        what = f"copy|{row.request_id}|{form}"
+        plain = self.open_text(row.tenant_id, row.patient_id, what, found.body_sealed)
+        if plain is None:
+            raise Forbidden("this copy can no longer be opened: its key was destroyed")
+        return str(found.media_type), plain
+
     def late(self, row: Row[Any]) -> bool:
         return row.status in OPEN_STATUSES and self.now() > row.due_at
 

@@ -31,8 +31,12 @@ def personal_information(
     user = conn.execute(
         select(users).where(users.c.tenant_id == tenant_id, users.c.user_id == user_id)
     ).first()
-    if user is None:
-        return {"account": None}
+    if user is None:  # no account (a person who confirmed an address), or an erased one
+        return {
+            "period": {"from": since, "to": received_at},
+            "account": None,
+            "held": "no account and no marketing contact data under this request's address",
+        }
     email = vault.open_for(tenant_id, ACCOUNTS_KEY, user.email_sealed, user_id.encode()).decode()
     factors = conn.execute(
         select(account_factors).where(

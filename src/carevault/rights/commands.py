@@ -1,4 +1,6 @@
-"""`carevault requests list --tenant S [--due-before DATE]`: the privacy officer's queue.
+"""`carevault requests list --tenant S [--due-before DATE]`: the privacy officer's queue;
+`carevault requests directions [--recipient R]` and `requests direction ID sent|confirmed`:
+the deletion directions to service providers, for the adapter (or person) who carries them.
 
 Registered by cli.py (`register(app, opened)`); `--tenant vendor` lists the vendor's own
 (CCPA) cases. Read as a named system actor, audited like the API's queue.
@@ -55,3 +57,35 @@ def register(app: typer.Typer, opened: Opener) -> None:
                 f"received {item.received_at[:10]}  due {item.due_at[:10]}  {state}{extended}",
                 highlight=False,
             )
+
+    @requests_app.command("directions")
+    def list_directions(
+        recipient: Annotated[
+            str | None, typer.Option(help="Only this recipient of the policy (e.g. vendors)")
+        ] = None,
+    ) -> None:
+        """Deletion directions still to be sent to service providers, oldest first."""
+        with opened() as rt:
+            actor = system_actor(VENDOR_CHAIN, "requests directions (command line)")
+            found = rights_for(rt).pending_directions(actor, recipient, Who())
+        console = Console()
+        if not found:
+            console.print("no deletion directions to send")
+            return
+        for d in found:
+            console.print(
+                f"{d['direction_id']}  {d['recipient']:<20} {','.join(d['categories']):<24} "
+                f"directed {d['directed_at'][:10]}  request {d['request_id']}",
+                highlight=False,
+            )
+
+    @requests_app.command("direction")
+    def report_direction(
+        direction_id: Annotated[str, typer.Argument(help="The direction's id")],
+        state: Annotated[str, typer.Argument(help="sent | confirmed")],
+    ) -> None:
+        """Record that a direction was sent, or that the provider confirmed the deletion."""
+        with opened() as rt:
+            actor = system_actor(VENDOR_CHAIN, "requests direction (command line)")
+            rights_for(rt).mark_direction(actor, direction_id, state, Who())
+        Console().print(f"direction {direction_id}: {state}", highlight=False)

@@ -31,6 +31,7 @@ class Action(StrEnum):
     DELETE = "delete"
     ACCOUNTING = "accounting"  # HIPAA accounting of disclosures
     OPT_OUT = "opt-out"  # of the sale or sharing of the vendor's own personal information
+    SHINE_THE_LIGHT = "shine-the-light"  # Cal. Civ. Code 1798.83: disclosures for marketing
 
 
 class Channel(StrEnum):
@@ -57,6 +58,7 @@ class Verification(StrEnum):
     REPRESENTATION = "verified-representation"  # recorded and verified by the practice
     DATA_POINTS_2 = "data-points:2"  # CCPA: reasonable degree of certainty
     DATA_POINTS_3_DECLARATION = "data-points:3+declaration"  # CCPA: reasonably high degree
+    EMAIL_CONFIRMED = "email-confirmed"  # no account: the person proved they read the address
 
 
 class Status(StrEnum):
@@ -130,10 +132,53 @@ rights_requests = Table(
     Column("fulfilled_by", String(128), nullable=True),
     Column("fulfilment", Text, nullable=True),  # JSON: what was produced (ids and forms only)
     Column("attach_to_disclosures", Boolean, nullable=False, default=False),
+    # A requester with no account (or whose account a deletion erases): the address they
+    # confirmed, sealed under the chain's rights key, and its keyed hash (the 12-month limits).
+    # Kept with the request's own record, which the law requires (Cal. Code Regs. 11, 7101).
+    Column("requester_address_sealed", LargeBinary, nullable=True),
+    Column("requester_address_hash", String(64), nullable=True),
     # the officer's queue: open cases by due date; the CCPA limit: one subject's requests
     Index("ix_rights_requests_queue", "tenant_id", "status", "due_at"),
     Index("ix_rights_requests_subject", "tenant_id", "subject_tenant_id", "subject_user_id"),
     Index("ix_rights_requests_patient", "tenant_id", "patient_id"),
+    Index("ix_rights_requests_address", "tenant_id", "requester_address_hash"),
+)
+
+rights_email_checks = Table(
+    "rights_email_checks",
+    metadata,
+    # "Is this address yours?": a token sent to the address, given back with the request.
+    # The address is sealed, the token kept as a keyed hash; a check is used once.
+    Column("tenant_id", String(36), primary_key=True),
+    Column("check_id", String(36), primary_key=True),
+    Column("address_hash", String(64), nullable=False),
+    Column("address_sealed", LargeBinary, nullable=False),
+    Column("token_hash", String(64), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("expires_at", String(32), nullable=False),
+    Column("used_at", String(32), nullable=True),
+    Column("request_id", String(36), nullable=True),  # the request it verified
+    Index("ix_rights_email_checks_token", "tenant_id", "token_hash", unique=True),
+)
+
+rights_provider_directions = Table(
+    "rights_provider_directions",
+    metadata,
+    # A verified deletion's direction to one service provider the policy names (Cal. Civ.
+    # Code 1798.105(c)): who, when, which categories. An outbox: an adapter for that provider
+    # takes the pending ones, sends them, and marks them sent (and confirmed when answered).
+    Column("tenant_id", String(36), primary_key=True),
+    Column("direction_id", String(36), primary_key=True),
+    Column("request_id", String(36), nullable=False),
+    Column("recipient", String(64), nullable=False),  # the policy's recipient key
+    Column("categories", Text, nullable=False),  # JSON list of the policy's categories
+    Column("subject_ref", String(80), nullable=True),  # tenant/user ids, or "address"
+    Column("directed_at", String(32), nullable=False),
+    Column("state", String(16), nullable=False),  # pending | sent | confirmed
+    Column("sent_at", String(32), nullable=True),
+    Column("confirmed_at", String(32), nullable=True),
+    Index("ix_rights_provider_directions_request", "tenant_id", "request_id"),
+    Index("ix_rights_provider_directions_state", "tenant_id", "state", "directed_at"),
 )
 
 rights_notices = Table(

@@ -11,6 +11,7 @@ import uuid
 
 from sqlalchemy import Connection, insert
 
+from carevault.crypto.keystore import VENDOR_CHAIN
 from carevault.messaging.models import RecipientKind
 from carevault.messaging.outbox import enqueue
 from carevault.rights.models import DenialBasis, NoticeKind, Rulebook, rights_notices
@@ -69,10 +70,11 @@ def send(
     days: int | None = None,
     recipient_ref: str | None = None,
     notice_id: str | None = None,
+    message_id: str | None = None,
 ) -> str:
     """Keep a written notice with the case and, if the requester has an account
-    (`notify` = (tenant, user)), queue the email that tells them, in the same transaction."""
-    message_id = None
+    (`notify` = (tenant, user)), queue the email that tells them, in the same transaction
+    (`message_id`: the email already queued to an address, `send_to_address`)."""
     template = _TEMPLATES.get(kind)
     if notify is not None and template is not None:
         params: dict[str, str | int] = {"link": REQUEST_LINK.format(request_id=request_id)}
@@ -101,6 +103,38 @@ def send(
         )
     )
     return notice_id
+
+
+def send_to_address(
+    conn: Connection, address_id: str, link: str, now: str, *, days: int | None = None
+) -> str:
+    """The email to a requester with no account: to the kept (sealed) address, with the
+    case's own reading link; what the notice says stays behind the link."""
+    params: dict[str, str | int] = {"link": link}
+    if days is not None:
+        params["days"] = days
+    return enqueue(
+        conn,
+        VENDOR_CHAIN,
+        kind=RecipientKind.ADDRESS,
+        recipient=address_id,
+        template="rights-request-update",
+        params=params,
+        now=now,
+    )
+
+
+def send_check(conn: Connection, address_id: str, link: str, now: str) -> str:
+    """The "is this address yours?" email, with the one-use token in its link."""
+    return enqueue(
+        conn,
+        VENDOR_CHAIN,
+        kind=RecipientKind.ADDRESS,
+        recipient=address_id,
+        template="rights-email-check",
+        params={"link": link},
+        now=now,
+    )
 
 
 def tell_officer(conn: Connection, tenant_id: str, request_id: str, now: str) -> None:

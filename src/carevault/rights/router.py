@@ -42,6 +42,7 @@ _CCPA_RIGHTS: dict[Action, tuple[str, ...]] = {
     Action.CORRECT: ("ccpa-correct",),
     Action.AMEND: ("ccpa-correct",),
     Action.OPT_OUT: OPT_OUTS,
+    Action.SHINE_THE_LIGHT: ("ca-shine-the-light",),
 }
 
 

@@ -21,11 +21,12 @@ from carevault.clock import isoformat
 from carevault.crypto.keystore import VENDOR_CHAIN
 from carevault.errors import CareVaultError, Conflict, Forbidden, Invalid, Unprocessable
 from carevault.identity.models import Actor, tenants
+from carevault.messaging.outbox import keep_address
 from carevault.policy import PrivacyPolicy
 from carevault.privacy.break_glass import Who
 from carevault.privacy.gate import Gate
 from carevault.privacy.services import GateServices
-from carevault.rights import intake, notices, verification
+from carevault.rights import addresses, intake, notices, verification
 from carevault.rights.amendment import check_amendable
 from carevault.rights.cases import Cases, officer_chain, parse_instant, plus_days
 from carevault.rights.models import (
@@ -39,6 +40,7 @@ from carevault.rights.models import (
     rights_requests,
 )
 from carevault.rights.router import route
+from carevault.rights.verification import account_address
 
 PolicySource = Callable[[], PrivacyPolicy]
 PORTABILITY_FAMILY = (
@@ -46,6 +48,11 @@ PORTABILITY_FAMILY = (
     "ccpa-access",
     "ccpa-portability",
 )  # the "twice in 12 months" limit is shared
+LIMITED = {
+    **dict.fromkeys(PORTABILITY_FAMILY, PORTABILITY_FAMILY),
+    "ca-shine-the-light": ("ca-shine-the-light",),  # once a year (Cal. Civ. Code 1798.83)
+}
+"""Rights whose `max_per_12_months` counts, and the rights counted with each."""
 LOOKBACK = timedelta(days=365)
 
 
@@ -100,7 +107,7 @@ class RightsCore(Cases):
                     )
                 else:
                     facts["who"] = verification.ccpa_requester(
-                        conn, self._s.vault, actor, asked.body, sensitive
+                        conn, self._s.vault, actor, asked.body, sensitive, self.now()
                     )
                 conn.rollback()
             if rulebook is Rulebook.CCPA and asked.business_contact and self._b2b(policy):
@@ -126,8 +133,10 @@ class RightsCore(Cases):
             asked, found = facts["asked"], facts["route"]
             verified, right = facts["who"], facts["right"]
             now = self.now()
-            if right.max_per_12_months is not None and found.right in PORTABILITY_FAMILY:
-                self._within_limit(conn, verified, right.max_per_12_months)
+            if right.max_per_12_months is not None and found.right in LIMITED:
+                self._within_limit(conn, verified, found.right, right.max_per_12_months)
+            if verified.address is not None:
+                addresses.use(conn, verified.address.check_id, request_id, now)
             due = plus_days(now, right.deadline_days)
             details = {
                 "statement": asked.statement,
@@ -156,6 +165,7 @@ class RightsCore(Cases):
                     due_at=due,
                     status=Status.OPEN.value,
                     attach_to_disclosures=asked.attach,
+                    **self._requester_address(conn, verified, found.right, request_id),
                 )
             )
             row = self.row(conn, chain, request_id)
@@ -195,17 +205,44 @@ class RightsCore(Cases):
             raise
         return self.run(chain(), actor, who, refusal, lambda: None, job)
 
-    def _within_limit(self, conn: Connection, verified: Any, limit: int) -> None:
+    def _requester_address(
+        self, conn: Connection, verified: Any, right: str, request_id: str
+    ) -> dict[str, Any]:
+        """The address the case writes to when there is no account to write to: the one a
+        person with no account proved, or (a deletion erases the account) the account's own,
+        kept with the request's record so the answer still reaches them."""
+        vault = self._s.vault
+        if verified.address is not None:
+            return {
+                "requester_address_sealed": addresses.seal_address(
+                    vault, request_id, verified.address.address
+                ),
+                "requester_address_hash": verified.address.address_hash,
+            }
+        if right == "ccpa-delete" and verified.subject_user_id:
+            held = account_address(
+                conn, vault, verified.subject_tenant_id, verified.subject_user_id
+            )
+            if held is not None:
+                return {"requester_address_sealed": addresses.seal_address(vault, request_id, held)}
+        return {}
+
+    def _within_limit(self, conn: Connection, verified: Any, right: str, limit: int) -> None:
         r = rights_requests
         since = isoformat(self._s.clock.now() - LOOKBACK)
+        if verified.address is not None:
+            whose = r.c.requester_address_hash == verified.address.address_hash
+        else:
+            whose = (r.c.subject_tenant_id == verified.subject_tenant_id) & (
+                r.c.subject_user_id == verified.subject_user_id
+            )
         rows = (
             conn.execute(
                 select(r.c.received_at)
                 .where(
                     r.c.tenant_id == VENDOR_CHAIN,
-                    r.c.subject_tenant_id == verified.subject_tenant_id,
-                    r.c.subject_user_id == verified.subject_user_id,
-                    r.c.right_name.in_(PORTABILITY_FAMILY),
+                    whose,
+                    r.c.right_name.in_(LIMITED[right]),
                     r.c.received_at > since,
                 )
                 .order_by(r.c.received_at)
@@ -213,6 +250,14 @@ class RightsCore(Cases):
             .scalars()
             .all()
         )
+        if len(rows) >= limit and right == "ca-shine-the-light":
+            nxt = isoformat(parse_instant(rows[len(rows) - limit]) + LOOKBACK)
+            raise Unprocessable(
+                f"you asked for the list of personal information disclosed for direct "
+                f"marketing on {rows[-1][:10]}; California law (Civ. Code 1798.83) and our "
+                f"policy provide {limit} such request in any 12 months. You may ask again "
+                f"from {nxt[:10]}."
+            )
         if len(rows) >= limit:
             nxt = isoformat(parse_instant(rows[len(rows) - limit]) + LOOKBACK)
             raise Unprocessable(
@@ -344,10 +389,25 @@ class RightsCore(Cases):
         *,
         days: int | None = None,
         recipient_ref: str | None = None,
+        to_address: bool = False,
     ) -> None:
+        """Keep the written notice and tell the requester: at their account, or (no account,
+        or `to_address` once a deletion erased it) at the address kept with the case."""
         notice_id = str(uuid.uuid4())
         sealed = self.seal_text(row.tenant_id, row.patient_id, f"notice|{notice_id}", text.encode())
         notify = None if recipient_ref else self.notify_target(row)
+        kept, message_id = row.requester_address_sealed, None
+        if recipient_ref is None and kept is not None and (notify is None or to_address):
+            vault = self._s.vault
+            address = addresses.open_address(vault, row.request_id, kept)
+            message_id = notices.send_to_address(
+                conn,
+                keep_address(conn, vault, VENDOR_CHAIN, address, now),
+                addresses.case_link(vault, row.request_id),
+                now,
+                days=days,
+            )
+            notify = None
         notices.send(
             conn,
             row.tenant_id,
@@ -359,6 +419,7 @@ class RightsCore(Cases):
             days=days,
             recipient_ref=recipient_ref,
             notice_id=notice_id,
+            message_id=message_id,
         )
 
     def _tenant_name(self, tenant_id: str) -> str | None:

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, insert, select
 
 from carevault.audit.models import Action as AuditAction
 from carevault.audit.models import AuditRecord
-from carevault.errors import CareVaultError, Conflict, Forbidden, NotFound
+from carevault.errors import CareVaultError, Conflict
 from carevault.identity.models import Actor
 from carevault.privacy.break_glass import Who
 from carevault.rights import intake
@@ -26,17 +26,16 @@ from carevault.rights.models import (
     RequestView,
     StatementKind,
     Status,
-    rights_copies,
     rights_notices,
     rights_requests,
     rights_statements,
 )
-from carevault.rights.workflow import Workflow
+from carevault.rights.requesters import AddressRequests
 
 AMENDMENT = "hipaa-amendment"
 
 
-class RightsService(Workflow):
+class RightsService(AddressRequests):
     def file_statement(self, actor: Actor, request_id: str, text: object, who: Who) -> RequestView:
         """The individual's statement of disagreement with a denied amendment."""
         return self._statement(actor, request_id, text, who, StatementKind.DISAGREEMENT)
@@ -208,24 +207,11 @@ class RightsService(Workflow):
         try:
             with self._s.reader.connect() as conn:
                 row = self.requester_row(conn, actor, request_id)
-                found = conn.execute(
-                    select(rights_copies).where(
-                        rights_copies.c.tenant_id == row.tenant_id,
-                        rights_copies.c.request_id == request_id,
-                        rights_copies.c.form == form,
-                    )
-                ).first()
+                media_type, plain = self.stored_copy(conn, row, form)
                 conn.rollback()
-            if found is None:
-                raise NotFound("no such copy for this request")
-            plain = self.open_text(
-                row.tenant_id, row.patient_id, f"copy|{request_id}|{form}", found.body_sealed
-            )
-            if plain is None:
-                raise Forbidden("this copy can no longer be opened: its key was destroyed")
         except CareVaultError as exc:
             self.refused(actor.tenant_id, actor, who, exc, fields)
             raise
         fields["patient_ids"] = (row.patient_id,) if row.patient_id else ()
         self._s.audit.commit(self._s.committer, row.tenant_id, self.entry(actor, who, **fields))
-        return str(found.media_type), plain
+        return media_type, plain

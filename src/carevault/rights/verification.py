@@ -5,7 +5,10 @@
 - CCPA: a signed-in account holder is verified by the sign-in (a second factor for sensitive
   data); anyone else matches data points we hold: two for a reasonable degree of certainty,
   three plus a signed declaration for sensitive data (Cal. Code Regs. tit. 11, 7062). An
-  authorized agent also needs the consumer's signed permission (7063).
+  authorized agent also needs the consumer's signed permission (7063). Someone with no account
+  (a marketing contact, a site visitor) proves they read the address they give, with the
+  token an email check sent there (addresses.py); that is all we could match, so it does not
+  reach sensitive data.
 Data points are compared as keyed hashes or sealed values; none is stored or logged.
 """
 
@@ -25,6 +28,7 @@ from carevault.identity.account_models import account_factors
 from carevault.identity.models import Actor, tenants, users
 from carevault.identity.permissions import Role
 from carevault.privacy.access_models import representations
+from carevault.rights import addresses
 from carevault.rights.models import RequesterKind, Verification
 
 DATA_POINTS = ("email", "phone", "account_created_on", "last_sign_in_on")
@@ -41,6 +45,7 @@ class Verified:
     patient_id: str | None = None  # HIPAA: whose record
     subject_tenant_id: str | None = None  # CCPA: whose account data
     subject_user_id: str | None = None
+    address: addresses.Confirmed | None = None  # no account: the address they proved is theirs
 
 
 def hipaa_requester(conn: Connection, actor: Actor | None, patient: object, now: str) -> Verified:
@@ -88,12 +93,27 @@ def hipaa_requester(conn: Connection, actor: Actor | None, patient: object, now:
 
 
 def ccpa_requester(
-    conn: Connection, vault: Vault, actor: Actor | None, body: dict[str, Any], sensitive: bool
+    conn: Connection,
+    vault: Vault,
+    actor: Actor | None,
+    body: dict[str, Any],
+    sensitive: bool,
+    now: str = "",
 ) -> Verified:
-    """The account holder signed in, or a person (or their agent) matching data points."""
+    """The account holder signed in, a person (or their agent) matching data points, or a
+    person with no account who proved the address they gave is theirs."""
     agent = body.get("requester") == RequesterKind.AUTHORIZED_AGENT.value
     if agent:
         _agent_permission(body.get("agent_permission"))
+    if actor is None and "email_check" in body:
+        if sensitive:
+            raise Forbidden(
+                "requests about sensitive personal information need three details we hold "
+                "and a signed declaration; an address alone is not enough"
+            )
+        found = addresses.confirmed(conn, vault, body.get("email_check"), now)
+        kind = RequesterKind.AUTHORIZED_AGENT if agent else RequesterKind.PERSON
+        return Verified(kind, Verification.EMAIL_CONFIRMED, None, address=found)
     if actor is not None and not agent:
         how = _signed_in(conn, actor)
         if sensitive and how is not Verification.SIGNED_IN_MFA:
@@ -129,6 +149,20 @@ def ccpa_requester(
         subject_tenant_id=tenant_id,
         subject_user_id=user_id,
     )
+
+
+def account_address(
+    conn: Connection, vault: Vault, tenant_id: str | None, user_id: str
+) -> str | None:
+    """The account's address (opened from its sealed column), or None if it was erased."""
+    row = conn.execute(
+        select(users.c.email_sealed).where(
+            users.c.tenant_id == tenant_id, users.c.user_id == user_id
+        )
+    ).first()
+    if row is None or not row.email_sealed or tenant_id is None:
+        return None
+    return vault.open_for(tenant_id, ACCOUNTS_KEY, row.email_sealed, user_id.encode()).decode()
 
 
 def _signed_in(conn: Connection, actor: Actor) -> Verification:

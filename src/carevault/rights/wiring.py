@@ -96,8 +96,9 @@ def _opt_out(runtime: Runtime) -> OptOut:
 
 
 def _deletion(runtime: Runtime) -> Deletion | None:
-    """A CCPA deletion of account data: the account is inactivated at once and its data kept
-    only for the policy's `account` period, after which the retention job erases it."""
+    """A policy's own closure right (AllMeds' account-closure, lifeIMAGE's inactivation): the
+    account is inactivated at once and its data kept only for the policy's `account` period,
+    after which the retention job erases it. (A CCPA deletion erases at once: erasure.py.)"""
     try:
         from carevault.retention.service import Retention
     except ImportError:  # retention/ not in this build: deletion cases stay open, saying why
@@ -107,7 +108,7 @@ def _deletion(runtime: Runtime) -> Deletion | None:
     def delete(
         actor: Actor, tenant_id: str, user_id: str, request_id: str, who: Who
     ) -> dict[str, Any]:
-        system = system_actor(tenant_id, f"rights: CCPA deletion, request {request_id}")
+        system = system_actor(tenant_id, f"rights: account closure, request {request_id}")
         kept = retention.inactivate_account(system, user_id)
         return {"account": "inactivated", "erased_after": kept}
 

@@ -6,7 +6,7 @@ the amendment and the notices to earlier recipients, the accounting, the portabl
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -14,9 +14,18 @@ from sqlalchemy import Connection, Row, insert, update
 
 from carevault.audit.models import AuditRecord
 from carevault.errors import CareVaultError, Conflict, Invalid
-from carevault.identity.models import Actor
+from carevault.identity.models import Actor, system_actor
 from carevault.privacy.break_glass import Who
-from carevault.rights import amendment, ccpa, copies, intake, notices
+from carevault.rights import (
+    amendment,
+    ccpa,
+    copies,
+    directions,
+    erasure,
+    intake,
+    notices,
+    shine,
+)
 from carevault.rights.cases import officer_chain
 from carevault.rights.models import (
     OPEN_STATUSES,
@@ -34,8 +43,10 @@ from carevault.rights.router import OPT_OUTS, POLICY_CLOSURES, POLICY_COPIES
 from carevault.rights.service import RightsCore
 
 DELETIONS = ("ccpa-delete", *POLICY_CLOSURES)
-"""Rights fulfilled by the deletion hook: the account is inactivated at once, its data kept
-only for the policy's `account` period (decided first, like an amendment)."""
+"""Rights decided first (like an amendment), then fulfilled by deleting: ccpa-delete erases
+the vendor's own data at once and directs the service providers (erasure.py, directions.py);
+the policies' own closures inactivate the account through the deletion hook, its data kept
+only for the policy's `account` period."""
 Designee = Callable[[str, str, str, tuple[str, ...], str, Who], str]
 """(tenant, patient, designee ref, resource refs, request id, who) → the disclosure id."""
 Accounting = Callable[[Actor, str, Who], dict[str, Any]]
@@ -64,6 +75,9 @@ class _Work:
     what: str
     recipients: tuple[str, ...] = ()
     amended: tuple[str, ...] = ()
+    directions: list[dict[str, Any]] = field(default_factory=list)
+    subject_ref: str = ""
+    erased: bool = False  # the account is gone: the last notice goes to the kept address
 
 
 class Workflow(RightsCore):
@@ -173,6 +187,9 @@ class Workflow(RightsCore):
                     now,
                     recipient_ref=ref,
                 )
+            if w.directions:  # each service provider is told in the same transaction
+                made = directions.record(conn, request_id, w.subject_ref, w.directions, now)
+                w.fulfilment["deletion"]["directed"] = made
             self._update(
                 conn,
                 row,
@@ -186,7 +203,12 @@ class Workflow(RightsCore):
                 },
             )
             self._notice(
-                conn, row, NoticeKind.FULFILLED, notices.fulfilled_text(row.right_name, w.what), now
+                conn,
+                row,
+                NoticeKind.FULFILLED,
+                notices.fulfilled_text(row.right_name, w.what),
+                now,
+                to_address=w.erased,
             )
             late = " (after the due date)" if now > row.due_at else ""
             record = self.entry(
@@ -256,6 +278,24 @@ class Workflow(RightsCore):
                 {"forms": ["json"], "lookback_days": 365},
                 "Your personal information is ready to download (JSON).",
             )
+        if row.right_name == "ccpa-delete":
+            return self._erase(row, details)
+        if row.right_name == "ca-shine-the-light":
+            with self._s.reader.connect() as conn:
+                listed = shine.marketing_disclosures(
+                    conn,
+                    self._policy(),
+                    row.subject_tenant_id,
+                    row.subject_user_id,
+                    row.received_at,
+                )
+                conn.rollback()
+            return _Work(
+                row,
+                {"json": ("application/json", orjson.dumps(listed))},
+                {"forms": ["json"], "disclosed_for_direct_marketing": 0},
+                f"{listed['answer']} The list, and the records it comes from, are ready (JSON).",
+            )
         if row.right_name in DELETIONS:
             if self.hooks.deletion is None:
                 raise Conflict("deletion of account data is not wired in this deployment")
@@ -322,6 +362,50 @@ class Workflow(RightsCore):
             }
         forms_made = ", ".join(sorted(made)) or "sent to your designee"
         return _Work(row, made, fulfilment, f"Your copy is ready ({forms_made}). {fee_note}")
+
+    def _erase(self, row: Row[Any], details: dict[str, Any]) -> _Work:
+        """Erase now what the vendor holds (its own transaction, audited on the account's
+        chain); the directions to service providers go with the fulfilment."""
+        categories = [str(c) for c in details.get("categories") or []]
+        tenant_id, user_id = row.subject_tenant_id, row.subject_user_id
+        if tenant_id and user_id:
+            system = system_actor(tenant_id, f"rights: CCPA deletion, request {row.request_id}")
+
+            def job(conn: Connection) -> tuple[dict[str, Any], AuditRecord]:
+                done = erasure.erase_account(
+                    conn, self._s.vault, tenant_id, user_id, categories, self.now()
+                )
+                record = self.entry(
+                    system,
+                    Who(),
+                    resource_type="User",
+                    resource_ids=(user_id, row.request_id),
+                    detail=f"personal information erased ({', '.join(categories)}): "
+                    f"{', '.join(sorted(done['deleted']))}",
+                )
+                return done, record
+
+            done = self._s.audit.commit_with(self._s.committer, tenant_id, job)
+            subject = f"User/{tenant_id}/{user_id}"
+        else:
+            done, subject = erasure.nothing_held(categories), f"RightsRequest/{row.request_id}"
+        planned = directions.plan(self._policy(), categories)
+        names = ", ".join(p["recipient"] for p in planned) or "none: no recipient got it"
+        what = (
+            f"We deleted your personal information ({', '.join(categories)}) from our "
+            f"records and directed our service providers to delete it too ({names}). "
+            "What we kept, and why: " + "; ".join(done["kept"]) + "."
+        )
+        erased = "account_identity" in done["deleted"]
+        return _Work(
+            row,
+            {},
+            {"deletion": {"erased": True, **done, "directed": []}},
+            what,
+            directions=planned,
+            subject_ref=subject,
+            erased=erased,
+        )
 
     def _opt_out(self, row: Row[Any], details: dict[str, Any], who: Who) -> _Work:
         """Recorded on the case with the categories it covers; the marketing use of the

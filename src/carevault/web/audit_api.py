@@ -21,18 +21,19 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from carevault.audit.access_log import AccessLog
+from carevault.audit.access_log import AccessLog, AccessLogPage
 from carevault.audit.audit_event import for_patient, parse_search, to_audit_event
 from carevault.audit.models import Outcome, audit_entries
 from carevault.audit.pdf import to_pdf
 from carevault.audit.reports import AuditReports, ReportFilter, to_csv
 from carevault.errors import CareVaultError, Invalid, NotFound, Unauthorized
-from carevault.identity.models import Actor, system_actor
+from carevault.identity.models import Actor
 from carevault.identity.permissions import COMPARTMENT_ROLES, Permission
 from carevault.privacy.gate import RequestInfo
 from carevault.runtime import Runtime
 from carevault.web.fhir_api.deps import request_info
 from carevault.web.outcome import FHIR_JSON, outcome
+from carevault.web.practitioner_names import practitioner_names
 from carevault.web.problem_calls import problem
 from carevault.web.refusals import audit_anonymous_refusal, bearer_token
 
@@ -139,24 +140,8 @@ async def report_file(request: Request, kind: str) -> Response:
 # -- the patient's access log -------------------------------------------------------
 
 
-def _name_of(rt: Runtime, actor: Actor) -> Callable[[str], str | None]:
-    gate = rt.gate(system_actor(actor.tenant_id, "patient access log: practitioner names"))
-
-    def name_of(practitioner_id: str) -> str | None:
-        try:
-            view = gate.read("Practitioner", practitioner_id)
-        except CareVaultError:
-            return None
-        names = orjson.loads(view.body or b"{}").get("name") or []
-        if not names:
-            return None
-        first = names[0]
-        if first.get("text"):
-            return str(first["text"])
-        parts = [*first.get("prefix", []), *first.get("given", []), first.get("family", "")]
-        return " ".join(p for p in parts if p) or None
-
-    return name_of
+ACCESS_LOG_NAMES = "patient access log: practitioner names"
+"""The system actor reading the names of the practitioners a patient's access log shows."""
 
 
 @router.get("/patient/access-log")
@@ -165,12 +150,12 @@ async def access_log(request: Request) -> Response:
         params = _only(request, _LOG_PARAMS)
         count = _int(params.get("count"), "count", 20) or 0
         before = _int(params.get("before"), "before", None)
-        page = await _call(
-            request,
-            lambda s, a, i: s.access_log.page(
-                a, i, params.get("patient"), count, before, _name_of(s.runtime, a)
-            ),
-        )
+
+        def run(s: Services, a: Actor, i: RequestInfo) -> AccessLogPage:
+            names = practitioner_names(s.runtime, a.tenant_id, ACCESS_LOG_NAMES)
+            return s.access_log.page(a, i, params.get("patient"), count, before, names)
+
+        page = await _call(request, run)
     except CareVaultError as exc:
         return problem(exc.status, type(exc).__name__, exc.message)
     body: dict[str, Any] = {"entries": page.items}

@@ -3,6 +3,7 @@
     POST /fhir/Patient/{id}/$disclose   Parameters → Bundle (collection) or OperationOutcome
     POST /fhir/Consent/{id}/$sign       Parameters {password, code} → the signed Consent
     POST /fhir/Consent/{id}/$revoke     → the revoked Consent
+    POST /fhir/Consent/{id}/$expiry-event-occurred → the Consent, ended by its expiry event
     GET|POST /admin/business-associate-agreements
     GET|POST /admin/legal-orders · POST /admin/legal-orders/{id}/lift-gag   (problem+json)
 
@@ -159,6 +160,16 @@ async def revoke(request: Request, cid: str, gate: Records) -> Response:
     rt: Runtime = request.app.state.runtime
     who = _who(request)
     view = await gate(lambda g: rt.disclosures.authorizations.revoke(g.actor, who, cid))
+    return bundles.resource_response(base_url(request), view)
+
+
+@fhir.post("/Consent/{cid}/$expiry-event-occurred")
+async def expiry_event_occurred(request: Request, cid: str, gate: Records) -> Response:
+    """The event an authorization expires on ("end of the study") has happened."""
+    rt: Runtime = request.app.state.runtime
+    who = _who(request)
+    authorizations = rt.disclosures.authorizations
+    view = await gate(lambda g: authorizations.expiry_event_occurred(g.actor, who, cid))
     return bundles.resource_response(base_url(request), view)
 
 

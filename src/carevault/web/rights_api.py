@@ -1,10 +1,14 @@
 """Rights requests over HTTP (application/problem+json errors). No logic: rights/ decides.
 
 Patient-facing (a signed-in patient, representative or account holder; CCPA requests may
-also come from someone not signed in, verified by data points):
+also come from someone not signed in, verified by data points, or, with no account at all,
+by the token an email check sent to their address):
+    POST /rights/email-checks                      {"email"}: a one-use token sent there
     POST /rights/requests                          open a case; the answer names the rulebook
     GET  /rights/requests/{id}                     the case, its deadline and written notices
+    GET  /rights/requests/{id}?token=              the same, from the link a notice emailed
     GET  /rights/requests/{id}/copy?form=          the copy (bundle | pdf | json | note)
+    GET  /rights/requests/{id}/copy?form=&token=   the same, by the emailed link
     POST /rights/requests/{id}/statements          a statement of disagreement {"statement"}
 The privacy officer (the vendor's operators for CCPA cases):
     GET  /admin/rights/queue?due_before=DATE       open cases, soonest due first, late marked
@@ -95,8 +99,25 @@ async def open_request(request: Request) -> Response:
     return _json({"request": asdict(view), "route": asdict(route)}, 201)
 
 
+@router.post("/rights/email-checks")
+async def email_check(request: Request) -> Response:
+    body = await _object(request)
+    done = await _call(
+        request, lambda svc, _actor, who: svc.send_email_check(body, who), anonymous=True
+    )
+    return done if isinstance(done, Response) else _json(done, 202)
+
+
 @router.get("/rights/requests/{request_id}")
 async def read_request(request: Request, request_id: str) -> Response:
+    if set(request.query_params) - {"token"}:
+        return problem(400, "Invalid", "the only parameter is token (from the emailed link)")
+    token = request.query_params.get("token")
+    if token is not None:  # no account: the link is the credential
+        found = await _call(
+            request, lambda svc, _a, who: svc.get_by_link(request_id, token, who), anonymous=True
+        )
+        return _result(found)
     found = await _call(request, lambda svc, a, who: svc.get(_signed_in(a), request_id, who))
     return _result(found)
 
@@ -104,9 +125,19 @@ async def read_request(request: Request, request_id: str) -> Response:
 @router.get("/rights/requests/{request_id}/copy")
 async def download_copy(request: Request, request_id: str) -> Response:
     form = request.query_params.get("form", "bundle")
-    if form not in _FORMS or set(request.query_params) - {"form"}:
+    if form not in _FORMS or set(request.query_params) - {"form", "token"}:
         return problem(400, "Invalid", f"form must be one of: {', '.join(sorted(_FORMS))}")
-    found = await _call(request, lambda svc, a, who: svc.copy(_signed_in(a), request_id, form, who))
+    token = request.query_params.get("token")
+    if token is not None:
+        found = await _call(
+            request,
+            lambda svc, _a, who: svc.copy_by_link(request_id, token, form, who),
+            anonymous=True,
+        )
+    else:
+        found = await _call(
+            request, lambda svc, a, who: svc.copy(_signed_in(a), request_id, form, who)
+        )
     if isinstance(found, Response):
         return found
     media, body = found

@@ -19,6 +19,11 @@ from carevault.privacy.disclosure.facts import Item, codes, codings, in_range, r
 
 EXPIRY_EVENT = "https://carevault.dev/fhir/StructureDefinition/authorization-expiry-event"
 REVOKED_AT = "https://carevault.dev/fhir/StructureDefinition/authorization-revoked-at"
+EVENT_OCCURRED_AT = (
+    "https://carevault.dev/fhir/StructureDefinition/authorization-expiry-event-occurred-at"
+)
+ENDINGS = frozenset({REVOKED_AT, EVENT_OCCURRED_AT})
+"""Extensions that record how a signed authorization ended: not part of the signed terms."""
 RECIPIENT_ROLE = "IRCP"  # v3-ParticipationType: information recipient
 RESOURCE_TYPES = "http://hl7.org/fhir/resource-types"
 SIGNABLE = frozenset({"proposed", "draft"})
@@ -49,6 +54,7 @@ class Terms:
     period_start: str | None
     period_end: str | None
     expiry_event: str | None
+    event_occurred_at: str | None  # when someone recorded that the expiry event happened
     deny_refs: frozenset[str]
     deny_types: frozenset[str]
     deny_labels: frozenset[str]
@@ -84,8 +90,8 @@ def parse(body: dict[str, Any]) -> Terms:
     data_period = _dict(provision.get("dataPeriod"))
     denies = [p for p in provision.get("provision", []) if isinstance(p, dict)
               and p.get("type") == "deny"]  # fmt: skip
-    event = next((e.get("valueString") for e in body.get("extension", [])
-                  if isinstance(e, dict) and e.get("url") == EXPIRY_EVENT), None)  # fmt: skip
+    event = _extension(body, EXPIRY_EVENT, "valueString")
+    occurred = _extension(body, EVENT_OCCURRED_AT, "valueDateTime")
     return Terms(
         consent_id=str(body.get("id", "")),
         status=str(body.get("status", "")),
@@ -112,6 +118,7 @@ def parse(body: dict[str, Any]) -> Terms:
         period_start=_str(period.get("start")),
         period_end=_str(period.get("end")),
         expiry_event=event if isinstance(event, str) and event.strip() else None,
+        event_occurred_at=occurred if isinstance(occurred, str) else None,
         deny_refs=frozenset(
             r
             for p in denies
@@ -159,7 +166,12 @@ def missing(terms: Terms) -> list[tuple[str, str]]:
 
 def terms_digest(body: dict[str, Any]) -> str:
     """SHA-256 of what the signature covers: a later edit of the terms voids it."""
-    kept = {k: body.get(k) for k in ("patient", "organization", "provision", "extension")}
+    kept: dict[str, Any] = {k: body.get(k) for k in ("patient", "organization", "provision")}
+    # How it ended is not a change of its terms (and an absent list stays absent).
+    extensions = body.get("extension") or []
+    kept["extension"] = [
+        e for e in extensions if not (isinstance(e, dict) and e.get("url") in ENDINGS)
+    ] or None
     return hashlib.sha256(orjson.dumps(kept, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -183,6 +195,9 @@ def render(terms: Terms, signer: str, authority: str, signed_at: str) -> str:
 
 def not_live(terms: Terms, now: str) -> str | None:
     """Why a signed authorization does not stand today, or None."""
+    if terms.event_occurred_at is not None:
+        return (f"the authorization ended when its expiry event occurred "
+                f"(recorded {terms.event_occurred_at[:10]})")  # fmt: skip
     if terms.status != "active":
         return f"the authorization is {terms.status or 'not active'}"
     if terms.period_start is not None and now < instant(terms.period_start):
@@ -225,6 +240,11 @@ def _types(values: Any) -> frozenset[str]:
     return frozenset(c["code"] for c in items if isinstance(c, dict)
                      and isinstance(c.get("code"), str)
                      and c.get("system", RESOURCE_TYPES) == RESOURCE_TYPES)  # fmt: skip
+
+
+def _extension(body: dict[str, Any], url: str, value: str) -> Any:
+    return next((e.get(value) for e in body.get("extension", [])
+                 if isinstance(e, dict) and e.get("url") == url), None)  # fmt: skip
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from carevault.errors import (
     TooLarge,
     UnsupportedMediaType,
 )
-from carevault.web.fhir_api import bundles
+from carevault.web.fhir_api import bundles, messages
 from carevault.web.fhir_api.capability import capability_statement
 from carevault.web.fhir_api.deps import Records
 from carevault.web.outcome import FHIR_JSON
@@ -138,6 +138,10 @@ async def _search(
 async def create(request: Request, rtype: str, gate: Records) -> Response:
     body = await checked(gate, Action.CREATE, rtype, (), json_body(request))
     condition = request.headers.get("if-none-exist")
+    if rtype == messages.RTYPE:  # a secure message to a patient is announced (messages.py)
+        rt = gate.runtime
+        found, created = await gate(lambda g: messages.create(g, rt, body, condition))
+        return bundles.resource_response(base_url(request), found, status=201 if created else 200)
     if condition is not None:
         found, created = await gate(lambda g: g.create_unless_exists(rtype, body, condition))
         return bundles.resource_response(base_url(request), found, status=201 if created else 200)

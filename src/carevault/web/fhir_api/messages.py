@@ -1,0 +1,126 @@
+"""POST /fhir/Communication: a secure message from a practitioner to a patient is announced.
+
+A Communication is a message to the patient when it is being or has been sent (status
+completed or in-progress), its subject is a Patient and its recipients include that Patient.
+When its sender is the acting user's own Practitioner (users.practitioner_id), the patient's
+accounts are told "you have a new secure message", From that practitioner
+(NotificationService.message_notice, PF-20), with a link of route words and the message's id.
+
+The notice is queued right after the create commits: the gate's create writes and audits in
+a transaction of its own and offers no hook into it, so a failed create sends nothing, and
+everything the notice could refuse is checked before the create, so a created message is not
+left unannounced for want of a name. Any other Communication (between practitioners, a draft,
+one the patient sends) is stored as it is, with no notice.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from carevault.audit.models import Action
+from carevault.errors import CareVaultError, Forbidden, Unprocessable
+from carevault.messaging.service import MESSAGE_SENDERS
+from carevault.messaging.smtp import user_display_name
+from carevault.privacy.gate import Gate, ResourceView
+from carevault.runtime import Runtime
+from carevault.web.practitioner_names import NameOf, practitioner_names
+
+RTYPE = "Communication"
+SENDING = frozenset({"completed", "in-progress"})
+"""The statuses of a message that went (or is going) to its recipients; drafts send nothing."""
+MESSAGE_NAMES = "secure message: the sender's name"
+"""The system actor reading the sender's name for the From header."""
+_ID = r"[A-Za-z0-9.-]{1,64}"
+_PATIENT = re.compile(rf"^Patient/({_ID})$")
+_PRACTITIONER = re.compile(rf"^Practitioner/({_ID})(?:/_history/\d+)?$")
+# Any other way of naming a practitioner (an absolute URL, a PractitionerRole, a typed
+# identifier) cannot be matched to the acting user, so it is not taken as theirs.
+_NAMES_A_PRACTITIONER = re.compile(r"(?:^|/)Practitioner(?:Role)?/")
+_PRACTITIONER_TYPES = frozenset({"Practitioner", "PractitionerRole"})
+
+
+@dataclass(frozen=True)
+class PatientMessage:
+    patient_id: str
+    sender: str | None
+    """The Practitioner id the message names as its sender, if it names one as
+    `Practitioner/{id}`; see `names_practitioner` for the other ways."""
+    names_practitioner: bool
+    """The sender is a practitioner, in any form."""
+
+
+def patient_message(body: Any) -> PatientMessage | None:
+    """The message to a patient this Communication is, or None. Malformed bodies are None:
+    the gate's validation answers them."""
+    if not isinstance(body, dict) or body.get("status") not in SENDING:
+        return None
+    subject = _reference(body.get("subject"))
+    found = _PATIENT.match(subject or "")
+    recipients = body.get("recipient")
+    if found is None or not isinstance(recipients, list):
+        return None
+    if subject not in {_reference(r) for r in recipients}:
+        return None
+    sender = body.get("sender")
+    reference = _reference(sender) or ""
+    own = _PRACTITIONER.match(reference)
+    typed = isinstance(sender, dict) and sender.get("type") in _PRACTITIONER_TYPES
+    names = bool(own or typed or _NAMES_A_PRACTITIONER.search(reference))
+    return PatientMessage(found[1], own[1] if own else None, names)
+
+
+def create(gate: Gate, rt: Runtime, body: Any, condition: str | None) -> tuple[ResourceView, bool]:
+    """Create a Communication (conditionally with If-None-Exist); returns the resource and
+    whether it was created. A message to the patient from the actor is announced to them."""
+    message = patient_message(body)
+    names: NameOf | None = None
+    if message is not None:
+        try:
+            names = _announce_as_actor(gate, rt, message)
+        except CareVaultError as exc:
+            gate.audit_refusal(Action.CREATE, RTYPE, (), exc, "message to a patient")
+            raise
+    if condition is None:
+        view, created = gate.create(RTYPE, body), True
+    else:
+        view, created = gate.create_unless_exists(RTYPE, body, condition)
+    if message is not None and names is not None and created:
+        link = f"/portal/messages/{view.resource_id}"  # a uuid: opaque, as the guard asks
+        rt.notifications.message_notice(gate.actor, message.patient_id, names, link=link)
+    return view, created
+
+
+def _announce_as_actor(gate: Gate, rt: Runtime, message: PatientMessage) -> NameOf | None:
+    """The name lookup to announce this message with; None: it is not the actor's to announce.
+
+    A message to a patient that names a practitioner other than the actor's own as its sender
+    is refused, not stored unannounced: the patient would read it (and a notice would come)
+    as that practitioner's, and the clinic's record would say so, when someone else wrote it.
+    Staff who write for a practitioner say so in the body, or keep a draft (status
+    preparation) for the practitioner to send.
+    """
+    if not message.names_practitioner:
+        return None  # sent by the patient, an organization or unnamed: not as a practitioner
+    actor = gate.actor
+    own = rt.notifications.practitioner_of(actor) if actor.role in MESSAGE_SENDERS else None
+    if own is None or message.sender != own:
+        raise Forbidden(
+            "a message to a patient is sent as its sender: name your own Practitioner "
+            "as the sender, or save it as a draft (status preparation) for them to send"
+        )
+    names = practitioner_names(rt, actor.tenant_id, MESSAGE_NAMES)
+    if not user_display_name(names(own) or ""):
+        # Refused before the message is stored: message_notice would refuse to send it
+        # without a name (never as the practice's own notice), leaving it unannounced.
+        raise Unprocessable(
+            "your Practitioner record has no name, and a message to a patient is sent From "
+            "its sender: add a name to it first"
+        )
+    return names
+
+
+def _reference(value: Any) -> str | None:
+    reference = value.get("reference") if isinstance(value, dict) else None
+    return reference if isinstance(reference, str) else None
