@@ -14,7 +14,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -66,6 +66,11 @@ class PolicyVersion:
     posted_by: str = "configuration"
     tenants_notified: int = 0
     source: str | None = None
+    phi_purposes: frozenset[str] = field(init=False)
+    """The policy's PHI purposes of use, worked out once: the gate asks at every decision."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "phi_purposes", self.policy.phi_purposes_of_use)
 
     def in_effect_at(self, now: datetime) -> bool:
         return self.effective_at is None or self.effective_at <= now
@@ -157,3 +162,7 @@ class LivePolicy(PrivacyPolicy):
     @property
     def document(self) -> Policy:
         return self.timeline.in_effect().policy.document
+
+    @property
+    def phi_purposes_of_use(self) -> frozenset[str]:
+        return self.timeline.in_effect().phi_purposes
