@@ -230,6 +230,45 @@ def test_only_a_message_to_the_patient_is_announced_to_them(
     assert smtp_sink.messages == []
 
 
+@pytest.mark.promise("PF-20")
+def test_a_draft_sent_later_is_announced_once_from_its_sender(
+    profiled: Profiled, smtp_sink: SmtpSink
+) -> None:
+    dep = profiled("practice-fusion")
+    pract = f"Practitioner/{practitioner(dep)}"
+    draft = post(dep, {**message(dep, pract), "status": "preparation"})
+    assert draft.status_code == 201, draft.text
+    cid = draft.json()["id"]
+    assert queued(dep) == []
+
+    def put(body: Mapping[str, object], rid: str = cid, role: str = "practitioner") -> Response:
+        headers = dep.clinic.north.headers(role, **{"Content-Type": "application/fhir+json"})
+        answer: Response = dep.client.put(f"/fhir/Communication/{rid}", json={**body, "id": rid},
+                                          headers=headers)  # fmt: skip
+        return answer
+
+    # staff cannot send it as the practitioner: refused, the draft stays a draft
+    assert put(message(dep, pract), role="staff").status_code == 403
+    assert queued(dep) == []
+    sent = put(message(dep, pract))
+    assert sent.status_code == 200, sent.text
+    assert dep.runtime.notifications.deliver_due().sent == 1
+    (got,) = smtp_sink.to(PATIENT_ADDRESS)
+    assert mailbox(got.message["From"]).display_name == f"{SHOWN} via North Clinic"
+    assert f"/portal/messages/{cid}" in got.text
+    # saving the sent message again announces nothing new
+    assert put({**message(dep, pract), "status": "in-progress"}).status_code == 200
+    assert queued(dep) == ["message-from-user"]
+    # a message created by PUT under an id the client chose is announced like a POST, its
+    # id (which may say something about the patient) kept out of the mail
+    fresh = put(message(dep, pract), rid="smith-results-2")
+    assert fresh.status_code == 201, fresh.text
+    assert dep.runtime.notifications.deliver_due().sent == 1
+    _first, second = smtp_sink.to(PATIENT_ADDRESS)
+    assert "smith" not in second.text
+    assert "/portal/messages" in second.text
+
+
 def test_a_failed_create_sends_nothing(profiled: Profiled, smtp_sink: SmtpSink) -> None:
     dep = profiled("practice-fusion")
     pract = practitioner(dep)

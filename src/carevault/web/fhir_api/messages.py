@@ -1,4 +1,5 @@
-"""POST /fhir/Communication: a secure message from a practitioner to a patient is announced.
+"""A secure message from a practitioner to a patient is announced when it is sent: created
+sent (POST /fhir/Communication), or a draft updated to sent (PUT /fhir/Communication/{id}).
 
 A Communication is a message to the patient when it is being or has been sent (status
 completed or in-progress), its subject is a Patient and its recipients include that Patient.
@@ -16,11 +17,14 @@ one the patient sends) is stored as it is, with no notice.
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from carevault.audit.models import Action
-from carevault.errors import CareVaultError, Forbidden, Unprocessable
+from carevault.errors import CareVaultError, Forbidden, Gone, NotFound, Unprocessable
 from carevault.messaging.service import MESSAGE_SENDERS
 from carevault.messaging.smtp import user_display_name
 from carevault.privacy.gate import Gate, ResourceView
@@ -87,9 +91,40 @@ def create(gate: Gate, rt: Runtime, body: Any, condition: str | None) -> tuple[R
     else:
         view, created = gate.create_unless_exists(RTYPE, body, condition)
     if message is not None and names is not None and created:
-        link = f"/portal/messages/{view.resource_id}"  # a uuid: opaque, as the guard asks
+        link = _link(view.resource_id)
         rt.notifications.message_notice(gate.actor, message.patient_id, names, link=link)
     return view, created
+
+
+def update(
+    gate: Gate, rt: Runtime, rid: str, body: Any, if_match: int | None
+) -> tuple[ResourceView, bool]:
+    """Update a Communication; a message to the patient that was not sent before (a draft
+    the practitioner now sends, or a new id) is announced, once. Re-saving a message that
+    was sent already announces nothing again."""
+    message = patient_message(body)
+    if message is None:
+        return gate.update(RTYPE, rid, body, if_match=if_match)
+    try:
+        names = _announce_as_actor(gate, rt, message)
+        before = _previous(gate, rid) if names is not None else None
+    except CareVaultError as exc:
+        gate.audit_refusal(Action.UPDATE, RTYPE, (rid,), exc, "message to a patient")
+        raise
+    view, created = gate.update(RTYPE, rid, body, if_match=if_match)
+    if names is not None and patient_message(before) is None:
+        link = _link(view.resource_id)
+        rt.notifications.message_notice(gate.actor, message.patient_id, names, link=link)
+    return view, created
+
+
+def _previous(gate: Gate, rid: str) -> Any:
+    """The stored message (None when the id is new, or it was deleted): was it sent?"""
+    try:
+        found = gate.read(RTYPE, rid)
+    except (NotFound, Gone):
+        return None
+    return orjson.loads(found.body or b"{}")
 
 
 def _announce_as_actor(gate: Gate, rt: Runtime, message: PatientMessage) -> NameOf | None:
@@ -119,6 +154,16 @@ def _announce_as_actor(gate: Gate, rt: Runtime, message: PatientMessage) -> Name
             "its sender: add a name to it first"
         )
     return names
+
+
+def _link(rid: str) -> str:
+    """The message's page when its id is a server-made uuid; else the inbox. An id a client
+    chose (PUT to a new id) may say something about the patient: it stays out of mail."""
+    try:
+        uuid.UUID(rid)
+    except ValueError:
+        return "/portal/messages"
+    return f"/portal/messages/{rid}"
 
 
 def _reference(value: Any) -> str | None:

@@ -177,7 +177,11 @@ async def read(request: Request, rtype: str, rid: str, gate: Records) -> Respons
 async def update(request: Request, rtype: str, rid: str, gate: Records) -> Response:
     body = await checked(gate, Action.UPDATE, rtype, (rid,), json_body(request))
     version = await checked(gate, Action.UPDATE, rtype, (rid,), if_match(request))
-    view, created = await gate(lambda g: g.update(rtype, rid, body, if_match=version))
+    if rtype == messages.RTYPE:  # a draft sent to the patient is announced (messages.py)
+        rt = gate.runtime
+        view, created = await gate(lambda g: messages.update(g, rt, rid, body, version))
+    else:
+        view, created = await gate(lambda g: g.update(rtype, rid, body, if_match=version))
     return bundles.resource_response(base_url(request), view, status=201 if created else 200)
 
 
