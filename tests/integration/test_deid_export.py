@@ -185,6 +185,36 @@ def test_a_name_planted_in_a_note_is_masked_even_where_the_scrubber_misses_it(
     assert "0142" not in text
 
 
+def test_an_age_observation_over_89_is_capped_and_counted_in_the_report(
+    runtime: Runtime, loaded: Loaded, tmp_path: Path
+) -> None:
+    gate = runtime.gate(system_actor(loaded.site.tenant_id, "test fixture"))
+    subject = {"reference": f"Patient/{loaded.site.patient_id}"}
+    months = {"value": 1100, "unit": "mo", "code": "mo", "system": "http://unitsofmeasure.org"}
+    for value in ({"valueQuantity": months}, {"valueString": "ninety-one"}):
+        gate.create("Observation", {
+            "resourceType": "Observation", "status": "final", "subject": subject,
+            "code": {"coding": [{"system": "http://loinc.org", "code": "30525-0"}]}, **value,
+        })  # fmt: skip
+    baseline = export(runtime, ExportOptions(SLUG, tmp_path / "lds", profile="limited-data-set"))
+    report = export(runtime, ExportOptions(SLUG, tmp_path / "x"))
+    assert report.status == "complete"
+    assert report.residual_scan["clean"] is True
+    assert report.counts["transformed"]["age"] >= 1
+    assert report.counts["removed"]["age"] >= 1
+    ages = [o for o in read_ndjson(tmp_path / "x" / "Observation.ndjson")
+            if o["code"]["coding"][0].get("code") == "30525-0"]  # fmt: skip
+    capped = {"value": 90, "comparator": ">=", "unit": "a", "code": "a",
+              "system": "http://unitsofmeasure.org"}  # fmt: skip
+    assert capped in [o.get("valueQuantity") for o in ages]
+    assert not any("ninety-one" in json.dumps(o) for o in ages)
+    # the limited data set keeps ages (164.514(e)), as it keeps every *Age
+    assert baseline.status == "complete"
+    assert not baseline.counts["removed"].get("age")
+    kept = [o.get("valueQuantity") for o in read_ndjson(tmp_path / "lds" / "Observation.ndjson")]
+    assert months in kept
+
+
 def _ids(out: Path) -> set[str]:
     return {b["id"] for path in out.glob("*.ndjson") for b in read_ndjson(path)}
 

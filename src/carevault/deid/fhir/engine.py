@@ -1,4 +1,5 @@
-"""Apply a profile to one resource: walk its elements, let the first matching rule act, give
+"""Apply a profile to one resource: walk its elements, let a coded-value rule act on the value[x]
+of an element whose code it names (an age Observation), else the first matching path rule, give
 every other date its `dates` strategy, keep only the allowed extensions, count everything.
 
 Pure and in memory: the export (export.py) feeds it one patient's resources at a time.
@@ -11,12 +12,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from carevault.deid.fhir.profile import Profile, Rule
+from carevault.deid.fhir.profile import CodedRule, Profile, Rule
 from carevault.deid.fhir.strategies import REMOVED, Context, Strategy
 
 DATE_LIKE = re.compile(
     r"\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?"
 )
+_VALUE_X = re.compile(r"value[A-Z]\w*")
 _EXTENSION_KEYS = frozenset({"extension", "modifierExtension"})
 
 
@@ -58,12 +60,15 @@ class Deidentifier:
 
     def _object(self, node: dict[str, Any], loc: tuple[str, ...], ctx: Context) -> Any:
         out: dict[str, Any] = {}
+        coded = self.profile.coded_rule_for(loc, node) if "code" in node else None
         for key, value in node.items():
             if key == "resourceType" and len(loc) == 1:
                 continue
             here = (*loc, key)
-            rule = self.profile.rule_for(here)
-            if rule is not None:
+            if coded is not None and _VALUE_X.fullmatch(key):
+                # what the element records (an age …) decides, before where its value sits
+                result = self._apply(coded.strategy, coded, value, ctx)
+            elif (rule := self.profile.rule_for(here)) is not None:
                 result = self._apply(rule.strategy, rule, value, ctx)
             elif key in _EXTENSION_KEYS and isinstance(value, list):
                 result = self._extensions(value, here, ctx)
@@ -96,7 +101,9 @@ class Deidentifier:
                 self.tally.removed["extension"] += 1
         return kept or REMOVED
 
-    def _apply(self, strategy: Strategy, rule: Rule | None, value: Any, ctx: Context) -> Any:
+    def _apply(
+        self, strategy: Strategy, rule: Rule | CodedRule | None, value: Any, ctx: Context
+    ) -> Any:
         category = "date" if rule is None else rule.category
         if isinstance(value, list) and strategy.name != "keep":
             results = [self._apply(strategy, rule, v, ctx) for v in value]

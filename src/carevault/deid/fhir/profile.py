@@ -1,7 +1,8 @@
 """De-identification profiles: TOML files mapping element paths to strategies (rules as data).
 
 A profile is checked when loaded: every strategy must be registered, every path must parse,
-every scan kind must be known; a bad entry raises ProfileError naming it. Its identity in a
+every scan kind must be known, every coded-value rule must name its elements, code system and
+codes; a bad entry raises ProfileError naming it. Its identity in a
 report is its name, version and the SHA-256 of the file, so a release names the exact rules.
 """
 
@@ -22,8 +23,10 @@ from carevault.deid.fhir.strategies import REGISTRY, Strategy
 SHIPPED = ("safe-harbor", "limited-data-set")
 SCAN_KINDS = frozenset({"name", "identifier", "telecom", "street", "date", "geography"})
 _KEYS = frozenset(
-    {"name", "version", "title", "dates", "residual_scan", "keep_extensions", "rules", "params"}
-)
+    {"name", "version", "title", "dates", "residual_scan", "keep_extensions", "rules", "params",
+     "coded_values"}
+)  # fmt: skip
+_CODED_KEYS = frozenset({"elements", "system", "codes", "strategy", "category"})
 
 
 class ProfileError(ValueError):
@@ -39,6 +42,28 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class CodedRule:
+    """A rule chosen by what an element records, not where it is: the value[x] of an element
+    (an Observation, a component) whose `code` has one of `codes` in `system`."""
+
+    elements: tuple[PathPattern, ...]
+    system: str
+    codes: frozenset[str]
+    strategy: Strategy
+    category: str
+
+    def applies(self, location: tuple[str, ...], node: dict[str, Any]) -> bool:
+        code = node.get("code")
+        codings = code.get("coding") if isinstance(code, dict) else None
+        if not isinstance(codings, list):
+            return False
+        if not any(isinstance(c, dict) and c.get("system") == self.system
+                   and c.get("code") in self.codes for c in codings):  # fmt: skip
+            return False
+        return any(p.matches(location) for p in self.elements)
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     version: str
@@ -49,6 +74,7 @@ class Profile:
     residual_scan: frozenset[str]
     keep_extensions: frozenset[str]
     params: Mapping[str, Any] = field(default_factory=dict)
+    coded_values: tuple[CodedRule, ...] = ()
     _by_type: dict[str, tuple[Rule, ...]] = field(default_factory=dict, compare=False)
     _cache: dict[tuple[str, ...], Rule | None] = field(default_factory=dict, compare=False)
 
@@ -65,6 +91,10 @@ class Profile:
         found = next((r for r in rules if r.pattern.matches(location)), None)
         self._cache[location] = found
         return found
+
+    def coded_rule_for(self, location: tuple[str, ...], node: dict[str, Any]) -> CodedRule | None:
+        """The first coded-value rule for an element's value[x] (it wins over path rules)."""
+        return next((r for r in self.coded_values if r.applies(location, node)), None)
 
     def describe(self) -> dict[str, str]:
         return {"name": self.name, "version": self.version, "sha256": self.sha256,
@@ -112,6 +142,7 @@ def parse_profile(data: bytes, source: str) -> Profile:
         residual_scan=scan,
         keep_extensions=frozenset(doc.get("keep_extensions", ())),
         params=dict(doc.get("params", {})),
+        coded_values=tuple(_coded(source, i, r) for i, r in enumerate(doc.get("coded_values", []))),
     )
 
 
@@ -125,6 +156,25 @@ def _rule(source: str, index: int, row: Any) -> Rule:
     except ValueError as exc:
         raise ProfileError(f"{where}: {exc}") from None
     return Rule(pattern, _strategy(where, path, strategy), category)
+
+
+def _coded(source: str, index: int, row: Any) -> CodedRule:
+    where = f"{source}: coded_values[{index}]"
+    if not isinstance(row, dict) or set(row) != _CODED_KEYS:
+        raise ProfileError(f"{where}: want exactly {sorted(_CODED_KEYS)}")
+    elements, codes = row["elements"], row["codes"]
+    if not (isinstance(elements, list) and elements and all(isinstance(e, str) for e in elements)):
+        raise ProfileError(f"{where}: `elements` must be a list of element paths")
+    if not (isinstance(codes, list) and codes and all(isinstance(c, str) for c in codes)):
+        raise ProfileError(f"{where}: `codes` must be a list of codes")
+    if not isinstance(row["system"], str) or not isinstance(row["category"], str):
+        raise ProfileError(f"{where}: `system` and `category` must be strings")
+    try:
+        patterns = tuple(PathPattern.parse(e) for e in elements)
+    except ValueError as exc:
+        raise ProfileError(f"{where}: {exc}") from None
+    return CodedRule(patterns, row["system"], frozenset(codes),
+                     _strategy(where, "strategy", row["strategy"]), row["category"])  # fmt: skip
 
 
 def _strategy(where: str, what: str, name: Any) -> Strategy:
