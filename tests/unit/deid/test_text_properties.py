@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from carevault.deid.text import CATEGORIES, find_phi, lexicon, scrub_text
 from carevault.deid.text.names import RELATIONS, misspelling
 from carevault.deid.text.people import _NOT_NAME, _NOT_RELATIVE_NAME
+from carevault.deid.text.scoring import covered
 from carevault.deid.text.surrogate import surrogate
 from carevault.deid.text.tokens import FUNCTION_WORDS
 
@@ -23,11 +24,7 @@ _MONTHS += ["October", "November", "December", "Jan", "Feb", "Apr", "Aug", "Sept
 
 
 def _covered(text: str, start: int, end: int) -> bool:
-    pos = start
-    for span in find_phi(text):
-        if span.start <= pos < span.end:
-            pos = span.end
-    return pos >= end
+    return covered(start, end, find_phi(text))
 
 
 @st.composite

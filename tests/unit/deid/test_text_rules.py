@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from carevault.deid.text import find_phi, find_phi_in_notes
+from carevault.deid.text import find_phi, find_phi_in_notes, scoring
 
 
 def covered(text: str, phrase: str, start: int = 0) -> bool:
     begin = text.index(phrase, start)
-    end = begin + len(phrase)
-    pos = begin
-    for span in find_phi(text):
-        if span.start <= pos < span.end:
-            pos = span.end
-    return pos >= end
+    return scoring.covered(begin, begin + len(phrase), find_phi(text))
 
 
 @pytest.mark.parametrize(

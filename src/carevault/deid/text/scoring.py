@@ -49,7 +49,8 @@ class Score:
         return sorted(set(self.gold) | set(self.flagged))
 
 
-def _covered(start: int, end: int, spans: Sequence[PhiSpan]) -> bool:
+def covered(start: int, end: int, spans: Sequence[PhiSpan]) -> bool:
+    """Is every character of [start, end) inside the spans (sorted by start)?"""
     pos = start
     for s in spans:
         if s.start <= pos < s.end:
@@ -66,7 +67,7 @@ def score_note(
     gold = list(gold)
     for g in gold:
         score.gold[g.category] += 1
-        if _covered(g.start, g.end, flagged):
+        if covered(g.start, g.end, flagged):
             score.found[g.category] += 1
         else:
             score.missed.append((g.category, text[max(0, g.start - 40) : g.end + 30]))
