@@ -21,6 +21,10 @@ HCPName, PTName, PTNameInitial, RelativeProxyName -> NAME; Date, DateYear -> DAT
 AGE; Location -> LOCATION; Phone -> PHONE; Other -> OTHER. The gold standard has no HOSPITAL
 category (hospitals are "Location"), so HOSPITAL spans show precision only.
 
+CareVault runs twice: its rules alone, and its rules with the learned notes model
+(carevault.deid.text.learned, a CRF) trained here on the tuning half only (odd-numbered
+patients, each note plus two copies with names and places swapped), or read from --model.
+
 `find_phi_in_notes` (one patient's notes together) is scored too, as its own table: it is
 the same detector plus propagation of flagged name and place words across a patient's notes.
 
@@ -37,6 +41,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -49,8 +54,10 @@ from tests.shared_data import DATA
 
 from carevault.deid.text import PhiSpan, find_phi, find_phi_in_notes
 from carevault.deid.text.corpus import Note, read_corpus, split
+from carevault.deid.text.learned import NoteTagger
 from carevault.deid.text.scoring import Score, score_note
 from carevault.deid.text.spans import merge_spans
+from carevault.deid.text.training import train_from_corpus
 
 Detector = Callable[[str], list[PhiSpan]]
 
@@ -106,16 +113,31 @@ def evaluate(detect: Detector, notes: Sequence[Note]) -> tuple[Score, float]:
     return score, elapsed
 
 
-def evaluate_per_patient(notes: Sequence[Note]) -> Score:
+def evaluate_per_patient(notes: Sequence[Note], tagger: NoteTagger | None = None) -> Score:
     """Score of ``find_phi_in_notes`` run over each patient's notes together."""
     score = Score()
     by_patient: dict[int, list[Note]] = {}
     for note in notes:
         by_patient.setdefault(note.patient, []).append(note)
     for group in by_patient.values():
-        for note, spans in zip(group, find_phi_in_notes([n.text for n in group]), strict=True):
+        found = find_phi_in_notes([n.text for n in group], tagger)
+        for note, spans in zip(group, found, strict=True):
             score_note(score, note.text, note.phrases, spans)
     return score
+
+
+def notes_model(data: Path, given: Path | None, folder: Path) -> NoteTagger:
+    """The model of --model, or one trained now on the tuning half (timed)."""
+    if given is not None:
+        return NoteTagger(given)
+    path = folder / "notes.crf"
+    t0 = time.perf_counter()
+    learned = train_from_corpus(data, path, half="odd", copies=2)
+    print(
+        f"notes model trained on the tuning half: {learned} notes (copies included) in "
+        f"{time.perf_counter() - t0:.0f} s, {path.stat().st_size / 1e6:.1f} MB"
+    )
+    return NoteTagger(path)
 
 
 def rates(
@@ -173,7 +195,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=3, help="timed runs (median)")
     parser.add_argument("--limit", type=int, default=0, help="first N held-out notes for Presidio")
     parser.add_argument("--no-presidio", action="store_true")
+    parser.add_argument("--model", type=Path, help="a trained notes model (else trained now)")
     args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as folder:
+        run(args, notes_model(args.data, args.model, Path(folder)))
+
+
+def run(args: argparse.Namespace, tagger: NoteTagger) -> None:
+    def with_model(text: str) -> list[PhiSpan]:
+        return find_phi(text, tagger)
 
     notes = read_corpus(args.data)
     held_out, tuning = split(notes, "even"), split(notes, "odd")
@@ -182,27 +212,30 @@ def main(argv: list[str] | None = None) -> None:
         f"held out (even patients) {len(held_out)} notes / "
         f"{sum(len(n.phrases) for n in held_out)} phrases; tuning (odd) {len(tuning)} notes"
     )
-    find_phi("warm up: Dr. Smith saw him on 7/22 at GH")
-
-    ours_held, ours_seconds = evaluate(find_phi, held_out)
-    ours_all, _ = evaluate(find_phi, notes)
-    ours_tune, _ = evaluate(find_phi, tuning)
-    held: dict[str, Score] = {"CareVault": ours_held}
-    whole: dict[str, Score] = {"CareVault": ours_all}
+    with_model("warm up: Dr. Smith saw him on 7/22 at GH")
+    ours: dict[str, Detector] = {"CareVault": find_phi, "CV+model": with_model}
+    held: dict[str, Score] = {}
+    whole: dict[str, Score] = {}
+    tune: dict[str, Score] = {}
+    seconds: dict[str, float] = {}
+    for name, detect in ours.items():
+        held[name], seconds[name] = evaluate(detect, held_out)
+        whole[name], _ = evaluate(detect, notes)
+        tune[name], _ = evaluate(detect, tuning)
     per_patient = {
-        "held out": evaluate_per_patient(held_out),
-        "whole": evaluate_per_patient(notes),
-        "tuning": evaluate_per_patient(tuning),
+        f"{half}{suffix}": evaluate_per_patient(part, model)
+        for half, part in (("held", held_out), ("whole", notes), ("tune", tuning))
+        for suffix, model in (("", None), ("+m", tagger))
     }
-    detectors: dict[str, Detector] = {"CareVault": find_phi}
-    seconds = {"CareVault": ours_seconds}
+    detectors = dict(ours)
     presidio_notes = held_out[: args.limit] if args.limit else held_out
     if not args.no_presidio:
         presidio = presidio_detector()
         presidio("warm up: Dr. Smith saw him on 7/22 at GH")
         held["Presidio"], seconds["Presidio"] = evaluate(presidio, presidio_notes)
         if args.limit:
-            held["CareVault"], seconds["CareVault"] = evaluate(find_phi, presidio_notes)
+            for name, detect in ours.items():
+                held[name], seconds[name] = evaluate(detect, presidio_notes)
         else:
             tune_score, _ = evaluate(presidio, tuning)
             whole["Presidio"] = Score()
@@ -215,15 +248,12 @@ def main(argv: list[str] | None = None) -> None:
     scope = f"first {len(presidio_notes)} held-out" if args.limit else "held-out"
     table(f"Held out: notes of even-numbered patients ({scope})", held)
     table("Whole corpus (2,434 notes)", whole)
-    table("Tuning half (odd patients), CareVault only: for reference", {"CareVault": ours_tune})
+    table("Tuning half (odd patients), CareVault only: for reference", tune)
     table(
         "CareVault per patient (find_phi_in_notes: a name or place word flagged in one of a "
-        "patient's notes is flagged in all of them); held out / whole / tuning",
-        {
-            "held": per_patient["held out"],
-            "whole": per_patient["whole"],
-            "tune": per_patient["tuning"],
-        },
+        "patient's notes is flagged in all of them); held out / whole / tuning, rules alone "
+        "and with the model (+m)",
+        per_patient,
     )
 
     print(
@@ -234,15 +264,20 @@ def main(argv: list[str] | None = None) -> None:
     for name, value in speed.items():
         print(f"  {name:<10} {value:10.1f} notes/s")
     if "Presidio" in held:
-        p, c = held["Presidio"], held["CareVault"]
-        print("\nCareVault / Presidio on the same held-out notes:")
-        print(f"  recall    {c.recall() / p.recall():.2f}x  ({c.recall():.3f} vs {p.recall():.3f})")
-        print(
-            f"  precision {c.precision() / p.precision():.2f}x  "
-            f"({c.precision():.3f} vs {p.precision():.3f})"
-        )
-        print(f"  F2        {c.f2() / p.f2():.2f}x  ({c.f2():.3f} vs {p.f2():.3f})")
-        print(f"  notes/s   {speed['CareVault'] / speed['Presidio']:.1f}x")
+        p = held["Presidio"]
+        for name in ours:
+            c = held[name]
+            print(f"\n{name} / Presidio on the same held-out notes:")
+            print(
+                f"  recall    {c.recall() / p.recall():.2f}x  "
+                f"({c.recall():.3f} vs {p.recall():.3f})"
+            )
+            print(
+                f"  precision {c.precision() / p.precision():.2f}x  "
+                f"({c.precision():.3f} vs {p.precision():.3f})"
+            )
+            print(f"  F2        {c.f2() / p.f2():.2f}x  ({c.f2():.3f} vs {p.f2():.3f})")
+            print(f"  notes/s   {speed[name] / speed['Presidio']:.1f}x")
     print(
         "\nAnchor (deid.pl, whole corpus, published): recall 0.967, precision 0.748. "
         "Goal on held out: recall >= 0.98 (stretch 0.99) with precision >= 0.80."

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     notifications_poll_seconds: float = 5.0
     """How often (real time) the sender thread of `carevault serve` looks for due messages."""
 
+    deid_notes_model: Path | None = None
+    """A trained notes model (`carevault deid train-notes`) that de-identification exports
+    add to the free-text rules; when unset, the rules alone."""
+
     # Snooping sentinel (privacy/oversight/): reads the audit chain after the fact.
     retention_run_hours: float = 24.0
     """How often `carevault serve` runs the retention job for every tenant; 0: never."""

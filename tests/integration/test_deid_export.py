@@ -5,6 +5,7 @@ planted identifier, stable pseudonyms per project, and the same job on a Dask Lo
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import stat
 from pathlib import Path
@@ -34,6 +35,7 @@ from tests.integration.deid_fixtures import (
     read_ndjson,
     synthea_subset,
 )
+from tests.unit.deid.notes_model import NAMES, TRAINED, small_model
 
 
 @pytest.fixture(scope="module")
@@ -183,6 +185,49 @@ def test_a_name_planted_in_a_note_is_masked_even_where_the_scrubber_misses_it(
     assert other not in text
     assert "Quintero" not in text
     assert "0142" not in text
+
+
+def test_an_export_with_a_notes_model_scrubs_what_it_finds_and_names_it_in_the_report(
+    runtime: Runtime, loaded: Loaded, tmp_path: Path
+) -> None:
+    model = small_model(tmp_path / "notes.crf")
+    new = next(n for n in NAMES if n not in TRAINED).upper()
+    gate = runtime.gate(system_actor(loaded.site.tenant_id, "test fixture"))
+    gate.create("Communication", {
+        "resourceType": "Communication", "status": "completed",
+        "subject": {"reference": f"Patient/{loaded.site.patient_id}"},
+        "payload": [{"contentString": f"QUIET SHIFT. TALKED WITH {new} AT THE DESK."}],
+    })  # fmt: skip
+    rules = export(runtime, ExportOptions(SLUG, tmp_path / "rules"))
+    both = export(runtime, ExportOptions(SLUG, tmp_path / "both", notes_model=model))
+    assert rules.status == both.status == "complete"
+
+    def message(out: Path) -> str:
+        (found,) = read_ndjson(out / "Communication.ndjson")
+        return str(found["payload"][0]["contentString"])
+
+    assert new in message(tmp_path / "rules")  # the rules alone cannot tell it is a name
+    assert new not in message(tmp_path / "both")
+    assert "[NAME]" in message(tmp_path / "both")
+    assert _report(tmp_path / "rules")["free_text"] == {"detector": "rules"}
+    assert _report(tmp_path / "both")["free_text"] == {
+        "detector": "rules+model", "model": "notes.crf",
+        "model_sha256": hashlib.sha256(model.read_bytes()).hexdigest(),
+    }  # fmt: skip
+
+
+def test_an_export_refuses_a_notes_model_it_cannot_read(
+    runtime: Runtime, loaded: Loaded, tmp_path: Path
+) -> None:
+    from carevault.errors import Invalid
+
+    junk = tmp_path / "junk.crf"
+    junk.write_bytes(b"not a model" * 20)
+    for model in (junk, tmp_path / "absent.crf"):
+        with pytest.raises(Invalid, match="train one"):
+            export(runtime, ExportOptions(SLUG, tmp_path / "x", notes_model=model))
+        assert not (tmp_path / "x").exists()
+    assert releases(runtime.gate_services, loaded.site.tenant_id) == []
 
 
 def test_an_age_observation_over_89_is_capped_and_counted_in_the_report(

@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -40,6 +41,10 @@ def register(app: typer.Typer, opened: Opener) -> None:
             str | None, typer.Option(help="Run partitioned on this dask.distributed scheduler")
         ] = None,
         style: Annotated[str, typer.Option(help="Free text: tag or surrogate")] = "tag",
+        notes_model: Annotated[
+            Path | None,
+            typer.Option(help="A trained notes model (default: CAREVAULT_DEID_NOTES_MODEL)"),
+        ] = None,
     ) -> None:
         """De-identify a tenant's patients; exit 1 if the residual scan finds anything."""
         from carevault.deid.fhir.export import ExportOptions, ResidualFound, export
@@ -56,6 +61,7 @@ def register(app: typer.Typer, opened: Opener) -> None:
         options = ExportOptions(tenant, out, profile, format_, project, purpose, dask,
                                 style=style)  # fmt: skip
         with opened() as rt, _bar() as bar:
+            options = replace(options, notes_model=notes_model or rt.settings.deid_notes_model)
             found = rt.identity.tenant_by_slug(tenant)
             total = patient_count(rt.gate_services, export_actor(found.tenant_id))
             task = bar.add_task("de-identifying", total=total)
@@ -75,6 +81,40 @@ def register(app: typer.Typer, opened: Opener) -> None:
             f"({report.patients_per_second:.1f} patients/s); residual scan clean; "
             f"report: {out / 'deid-report.json'}"
         )
+
+    @deid_app.command("train-notes")
+    def train_notes_command(
+        corpus: Annotated[
+            Path, typer.Option(help="Annotated notes: a folder with id.text and id-phi.phrase")
+        ],
+        out: Annotated[Path, typer.Option(help="New file for the model")],
+        half: Annotated[
+            str, typer.Option(help="odd (the tuning half: even patients stay a fair test) or all")
+        ] = "odd",
+        copies: Annotated[
+            int, typer.Option(min=0, max=10, help="Copies of each note, names and places swapped")
+        ] = 2,
+    ) -> None:
+        """Train the free-text model that exports add to the rules (names and places)."""
+        from carevault.deid.text.training import train_from_corpus
+
+        if half not in ("odd", "all"):
+            raise typer.BadParameter("odd or all", param_hint="--half")
+        if not ((corpus / "id.text").is_file() and (corpus / "id-phi.phrase").is_file()):
+            raise typer.BadParameter("no id.text and id-phi.phrase there", param_hint="--corpus")
+        if out.exists():
+            raise typer.BadParameter("the file exists; name a new one", param_hint="--out")
+        try:
+            with err.status("training (a minute or two)"):
+                learned = train_from_corpus(corpus, out, half=half, copies=copies)
+        except (ValueError, KeyError, UnicodeDecodeError):
+            out.unlink(missing_ok=True)  # (the error would quote the notes: not shown)
+            raise typer.BadParameter("the corpus cannot be read: a phrase line is malformed "
+                                     "or does not match its note", param_hint="--corpus",
+                                     ) from None  # fmt: skip
+        out.chmod(0o600)
+        Console().print(f"learned from {learned} notes (copies included); model: {out}; "
+                        f"use it with --notes-model or CAREVAULT_DEID_NOTES_MODEL")  # fmt: skip
 
     @deid_app.command("aggregate")
     def aggregate_command(

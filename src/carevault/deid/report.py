@@ -38,6 +38,8 @@ class ExportReport:
     dask: str | None = None
     release_id: str | None = None
     error: str | None = None
+    free_text: dict[str, str] = field(default_factory=lambda: {"detector": "rules"})
+    """What scrubbed the free text: the rules, or the rules and a notes model (its digest)."""
 
     @property
     def patients_per_second(self) -> float:
@@ -51,7 +53,8 @@ class ExportReport:
             "finished_at": self.finished_at, "patients": self.patients,
             "resources": self.resources, "partitions": self.partitions,
             "resources_per_type": dict(sorted(self.per_type.items())), "counts": self.counts,
-            "residual_scan": self.residual_scan, "files": self.files,
+            "residual_scan": self.residual_scan, "free_text": self.free_text,
+            "files": self.files,
             "seconds": round(self.seconds, 3),
             "patients_per_second": round(self.patients_per_second, 2),
             "dask_scheduler": self.dask, "release_id": self.release_id, "error": self.error,

@@ -10,6 +10,7 @@ only a clean run is recorded as a release and marked complete.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +31,7 @@ from carevault.deid.fhir.profile import Profile, load_profile
 from carevault.deid.fhir.residual import ResidualScan
 from carevault.deid.fhir.writers import FORMATS, finalize, write_dictionary
 from carevault.deid.report import ExportReport, digests
+from carevault.deid.text.learned import NoteTagger
 from carevault.errors import Conflict, Forbidden, Invalid
 from carevault.policy import PrivacyPolicy
 from carevault.policy import load_profile as load_policy_profile
@@ -63,6 +65,8 @@ class ExportOptions:
     dask: str | None = None
     partition_patients: int = PARTITION_PATIENTS
     style: str = "tag"
+    notes_model: Path | None = None
+    """A trained notes model (`carevault deid train-notes`) the free-text scrubber adds."""
 
 
 def tenant_policy(rt: Runtime) -> PrivacyPolicy:
@@ -78,6 +82,7 @@ def export(rt: Runtime, options: ExportOptions, progress: Progress | None = None
     if not tenant_policy(rt).allows_deidentified(options.purpose):
         raise Forbidden("the tenant's privacy policy does not allow de-identified data "
                         "for that purpose")  # fmt: skip
+    free_text = _free_text(options.notes_model)
     tenant = rt.identity.tenant_by_slug(options.tenant)
     if options.out.exists():
         raise Conflict("the output directory exists already; name a new one")
@@ -87,7 +92,7 @@ def export(rt: Runtime, options: ExportOptions, progress: Progress | None = None
     today = rt.clock.now().date()
     report = ExportReport(
         options.tenant, options.project, profile.describe(), options.fmt, today.isoformat(),
-        isoformat(rt.clock.now()), dask=options.dask,
+        isoformat(rt.clock.now()), dask=options.dask, free_text=free_text,
     )  # fmt: skip
     options.out.mkdir(mode=0o700, parents=True)
     options.out.chmod(0o700)
@@ -104,6 +109,7 @@ def export(rt: Runtime, options: ExportOptions, progress: Progress | None = None
                 tenant.tenant_id,
                 options.profile, options.project, tuple(ids), options.fmt, str(options.out),
                 index, today.isoformat(), options.style,
+                str(options.notes_model) if options.notes_model else None,
             )  # fmt: skip
 
     try:
@@ -139,6 +145,19 @@ def export(rt: Runtime, options: ExportOptions, progress: Progress | None = None
         report.finished_at = isoformat(rt.clock.now())
         report.write(options.out)
     return report
+
+
+def _free_text(model: Path | None) -> dict[str, str]:
+    """What scrubs free text, for the report: the rules, and the model by its digest."""
+    if model is None:
+        return {"detector": "rules"}
+    try:
+        NoteTagger(model)
+    except (OSError, ValueError):
+        raise Invalid("the notes model cannot be read: train one with "
+                      "`carevault deid train-notes`") from None  # fmt: skip
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    return {"detector": "rules+model", "model": model.name, "model_sha256": digest}
 
 
 def _label(profile: Profile) -> str:

@@ -10,15 +10,18 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 from pathlib import Path
 
 import orjson
 
 from carevault.deid.fhir.engine import Tally
-from carevault.deid.fhir.partition import Pseudonyms, deidentify_partition
+from carevault.deid.fhir.partition import Pseudonyms, Scrubber, deidentify_partition
 from carevault.deid.fhir.profile import load_profile
 from carevault.deid.fhir.residual import ResidualScan
 from carevault.deid.fhir.writers import write_part
+from carevault.deid.text import scrub_text
+from carevault.deid.text.learned import NoteTagger
 from carevault.identity.models import Actor, system_actor
 from carevault.identity.permissions import Purpose
 from carevault.privacy.deid_pseudonyms import DeidPseudonyms
@@ -87,6 +90,8 @@ class PartitionJob:
     index: int
     export_date: str
     style: str = "tag"
+    notes_model: str | None = None
+    """A trained notes model (carevault deid train-notes) the free-text scrubber adds."""
 
 
 @dataclass
@@ -99,10 +104,18 @@ class PartitionSummary:
     scan: ResidualScan = field(default_factory=lambda: ResidualScan(frozenset()))
 
 
-def _scrubber(text: str, style: str, key: bytes) -> str:
-    from carevault.deid.text import scrub_text  # the free-text scrubber (deid/text)
+@cache
+def _tagger(path: str) -> NoteTagger:
+    return NoteTagger(Path(path))  # opened once per process, whatever the partitions
 
-    return scrub_text(text, style=style, key=key)[0]  # type: ignore[arg-type]
+
+def _scrubber(notes_model: str | None) -> Scrubber:
+    tagger = _tagger(notes_model) if notes_model else None
+
+    def scrub(text: str, style: str, key: bytes) -> str:
+        return scrub_text(text, style=style, key=key, tagger=tagger)[0]  # type: ignore[arg-type]
+
+    return scrub
 
 
 def run_partition(job: PartitionJob) -> PartitionSummary:
@@ -122,7 +135,8 @@ def run_partition(job: PartitionJob) -> PartitionSummary:
     stream = gate.export(None, patients=members)  # decided, read and audited per patient
     bodies = [orjson.loads(b) for batch in stream for b in batch.bodies]
     result = deidentify_partition(
-        profile, bodies, members, pseudonyms, date.fromisoformat(job.export_date), _scrubber,
+        profile, bodies, members, pseudonyms, date.fromisoformat(job.export_date),
+        _scrubber(job.notes_model),
         style=job.style,
     )  # fmt: skip
     del bodies

@@ -1,5 +1,6 @@
-"""`find_phi`: every detector over the text, merged into sorted disjoint spans; then every
-other occurrence of a word already flagged as a name or a place is flagged too."""
+"""`find_phi`: every detector over the text (and a trained model's names and places, when
+one is given), merged into sorted disjoint spans; then every other occurrence of a word
+already flagged as a name or a place is flagged too."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 from . import lexicon
 from .contact import find_contacts, find_ids
 from .dates import find_ages, find_dates
+from .learned import NoteTagger
 from .names import context_names, dictionary_names, misspelling
 from .people import more_names, person_word
 from .places import find_places
@@ -64,7 +66,7 @@ def _implausible(text: str, span: PhiSpan, upper: bool) -> bool:
     return len(word) <= 3 or misspelling(word)
 
 
-def _detect(text: str) -> tuple[list[Token], list[PhiSpan]]:
+def _detect(text: str, tagger: NoteTagger | None) -> tuple[list[Token], list[PhiSpan]]:
     spans: list[PhiSpan] = []
     for detector in (find_contacts, find_ids, find_dates, find_ages):
         spans.extend(detector(text))
@@ -79,23 +81,26 @@ def _detect(text: str) -> tuple[list[Token], list[PhiSpan]]:
     spans.extend(strong)
     spans.extend(dictionary_names(text, toks))
     merged = merge_spans(text, spans)
-    found = merge_spans(text, merged + more_names(text, toks, merged))
+    learned = tagger.spans(text, toks) if tagger else []
+    found = merge_spans(text, merged + more_names(text, toks, merged) + learned)
     upper = is_upper_text(text)
     return toks, [s for s in found if not _implausible(text, s, upper)]
 
 
-def find_phi(text: str) -> list[PhiSpan]:
+def find_phi(text: str, tagger: NoteTagger | None = None) -> list[PhiSpan]:
     """The PHI in ``text``: sorted, non-overlapping spans (offsets into ``text``)."""
     if not text:
         return []
-    toks, spans = _detect(text)
+    toks, spans = _detect(text, tagger)
     return _propagate(text, toks, spans)
 
 
-def find_phi_in_notes(texts: Sequence[str]) -> list[list[PhiSpan]]:
+def find_phi_in_notes(
+    texts: Sequence[str], tagger: NoteTagger | None = None
+) -> list[list[PhiSpan]]:
     """``find_phi`` over the notes of one patient, where a name or place word flagged in one
     note is flagged in every other note too (a patient's notes name the same people)."""
-    detected = [_detect(t) if t else ([], []) for t in texts]
+    detected = [_detect(t, tagger) if t else ([], []) for t in texts]
     seen: dict[str, str] = {}
     for text, (_, spans) in zip(texts, detected, strict=True):
         _flagged_words(text, spans, seen)

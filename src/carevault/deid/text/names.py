@@ -19,9 +19,9 @@ from .tokens import (
     word_set,
 )
 
-_TITLES: Final = word_set("dr drs doctor dr's drs' mr mrs ms miss mister prof professor")
+TITLES: Final = word_set("dr drs doctor dr's drs' mr mrs ms miss mister prof professor")
 # after these the next word must be name-like (not an English word) to count
-_WEAK_TITLES: Final = word_set(
+WEAK_TITLES: Final = word_set(
     """md np rn pa attending resident intern fellow surgeon cardiologist neurologist
     nephrologist physician nurse rrt pcp hcp chaplain therapist dietician dietitian sw
     coordinator pharmacist tech agent caseworker manager worker liaison interpreter
@@ -135,8 +135,8 @@ def _second_word(text: str, toks: list[Token], k: int) -> bool:
 
 def _after_title(text: str, toks: list[Token]) -> Iterator[tuple[int, int]]:
     for i, tok in enumerate(toks[:-1]):
-        strong = tok.low in _TITLES
-        if not (strong or tok.low in _WEAK_TITLES):
+        strong = tok.low in TITLES
+        if not (strong or tok.low in WEAK_TITLES):
             continue
         j = i + 1
         between = gap(text, tok, toks[j])
@@ -172,7 +172,7 @@ def _after_title(text: str, toks: list[Token]) -> Iterator[tuple[int, int]]:
         capital = (
             (tok.low != "ms" or tok.dotted)
             and not tok.text.isupper()  # ``MR.``, ``MS.``: mitral regurgitation, mental status
-            and tok.low not in _WEAK_TITLES
+            and tok.low not in WEAK_TITLES
             and _titled(nxt, upper)
             and len(nxt.low) > 2
             and _plain(nxt)

@@ -26,6 +26,7 @@ from typing import Final, Literal
 
 from . import lexicon
 from .detect import find_phi
+from .learned import NoteTagger
 from .spans import PhiSpan
 
 _HOSPITALS: Final = (
@@ -181,12 +182,17 @@ def surrogate(category: str, original: str, key: bytes) -> str:
 
 
 def scrub_text(
-    text: str, *, style: Literal["tag", "surrogate"] = "tag", key: bytes = b""
+    text: str,
+    *,
+    style: Literal["tag", "surrogate"] = "tag",
+    key: bytes = b"",
+    tagger: NoteTagger | None = None,
 ) -> tuple[str, list[PhiSpan]]:
-    """``text`` with every PHI span replaced, and the spans (offsets into the input)."""
+    """``text`` with every PHI span replaced, and the spans (offsets into the input);
+    ``tagger``: a trained notes model whose names and places count too."""
     if style not in ("tag", "surrogate"):
         raise ValueError(f"unknown scrub style {style!r}")
-    spans = find_phi(text)
+    spans = find_phi(text, tagger)
     out: list[str] = []
     pos = 0
     for span in spans:
