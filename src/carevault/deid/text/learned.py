@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Final
 
@@ -34,11 +35,13 @@ _WINDOW: Final = (-2, -1, 1, 2)
 _UNKNOWN: Final = "<unk>"
 
 
-def _known(low: str) -> bool:
-    return low in lexicon.common_words() or low in FUNCTION_WORDS
+def _word(low: str) -> str:
+    """The word as a feature: itself if it is in the shipped lists, else `_UNKNOWN`."""
+    return low if low in lexicon.common_words() or low in FUNCTION_WORDS else _UNKNOWN
 
 
-def _flags(low: str) -> list[str]:
+@lru_cache(maxsize=1 << 16)
+def _flags(low: str) -> tuple[str, ...]:
     lists = (
         ("first", lexicon.first_names()),
         ("frequent-first", lexicon.frequent_first_names()),
@@ -53,7 +56,7 @@ def _flags(low: str) -> list[str]:
         ("title", TITLES),
         ("weak-title", WEAK_TITLES),
     )
-    return [name for name, words in lists if low in words]
+    return tuple(name for name, words in lists if low in words)
 
 
 def _shape(word: str) -> str:
@@ -70,48 +73,43 @@ def _case(text: str) -> str:
     return "upper" if is_upper_text(text) else "lower" if is_lower_text(text) else "mixed"
 
 
-def _own(text: str, toks: Sequence[Token], i: int, case: str) -> dict[str, float]:
-    tok = toks[i]
-    low, shape = tok.low, _shape(tok.text)
-    before = text[toks[i - 1].end : tok.start] if i else "^"
-    after = text[tok.end : toks[i + 1].start] if i + 1 < len(toks) else "$"
-    known = _known(low)
-    f: dict[str, float] = {
-        "bias": 1.0,
-        f"word={low if known else _UNKNOWN}": 1.0,
-        f"shape={shape}/{case}": 1.0,
-        f"length={min(len(low), 8)}": 1.0,
-        f"before={before[-3:]!r}": 1.0,
-        f"after={after[:3]!r}": 1.0,
-    }
-    if known:
-        f[f"suffix={low[-3:]}"] = 1.0
-    if tok.dotted:
-        f["dotted"] = 1.0
-    sentence_start = i == 0 or before.rstrip(" \t").endswith((".", "!", "?", ":", "\n"))
-    if case == "mixed" and shape == "title" and not sentence_start:
-        f["capitalised-inside-sentence"] = 1.0
-    for flag in _flags(low):
-        f[f"list={flag}"] = 1.0
-        f[f"list={flag}/{shape}"] = 1.0
-    return f
-
-
 def token_features(text: str, toks: Sequence[Token]) -> list[dict[str, float]]:
     """One feature map per token: its own signs and its neighbours' (two either side)."""
     case = _case(text)
+    words = [_word(t.low) for t in toks]
+    shapes = [_shape(t.text) for t in toks]
+    flags = [_flags(t.low) for t in toks]  # each worked out once, used five times
     out: list[dict[str, float]] = []
-    for i in range(len(toks)):
-        f = _own(text, toks, i, case)
+    for i, tok in enumerate(toks):
+        shape = shapes[i]
+        before = text[toks[i - 1].end : tok.start] if i else "^"
+        after = text[tok.end : toks[i + 1].start] if i + 1 < len(toks) else "$"
+        f: dict[str, float] = {
+            "bias": 1.0,
+            f"word={words[i]}": 1.0,
+            f"shape={shape}/{case}": 1.0,
+            f"length={min(len(tok.low), 8)}": 1.0,
+            f"before={before[-3:]!r}": 1.0,
+            f"after={after[:3]!r}": 1.0,
+        }
+        if words[i] != _UNKNOWN:
+            f[f"suffix={tok.low[-3:]}"] = 1.0
+        if tok.dotted:
+            f["dotted"] = 1.0
+        sentence_start = i == 0 or before.rstrip(" \t").endswith((".", "!", "?", ":", "\n"))
+        if case == "mixed" and shape == "title" and not sentence_start:
+            f["capitalised-inside-sentence"] = 1.0
+        for flag in flags[i]:
+            f[f"list={flag}"] = 1.0
+            f[f"list={flag}/{shape}"] = 1.0
         for d in _WINDOW:
             j = i + d
             if not 0 <= j < len(toks):
                 f[f"{d}:edge"] = 1.0
                 continue
-            low = toks[j].low
-            f[f"{d}:word={low if _known(low) else _UNKNOWN}"] = 1.0
-            f[f"{d}:shape={_shape(toks[j].text)}"] = 1.0
-            for flag in _flags(low):
+            f[f"{d}:word={words[j]}"] = 1.0
+            f[f"{d}:shape={shapes[j]}"] = 1.0
+            for flag in flags[j]:
                 f[f"{d}:list={flag}"] = 1.0
         out.append(f)
     return out
