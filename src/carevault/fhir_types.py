@@ -25,6 +25,7 @@ PATIENT_COMPARTMENT: dict[str, str | None] = {
     "Observation": "subject",
     "Procedure": "subject",
     "QuestionnaireResponse": "subject",
+    "RelatedPerson": "patient",  # a relative or proxy: PHI of the patient they relate to
     "ServiceRequest": "subject",
 }
 """Types in a patient's compartment (PHI), and the element naming that patient."""

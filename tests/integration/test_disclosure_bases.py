@@ -24,13 +24,15 @@ from tests.disclosure_helpers import (
     signed_authorization,
 )
 
+ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
+_VERIFIED = {"tag": [{"system": "https://carevault.dev/fhir/CodeSystem/directory-verification",
+                      "code": "address-verified"}]}  # fmt: skip
+
 
 def _practitioner(runtime: Runtime, site: Site) -> str:
     return create(runtime, site, {
         "resourceType": "Practitioner", "name": [{"family": "Hale", "given": ["Iris"]}],
-        "address": [{"city": "Shelbyville"}],
-        "meta": {"tag": [{"system": "https://carevault.dev/fhir/CodeSystem/directory-verification",
-                          "code": "address-verified"}]},
+        "address": [{"city": "Shelbyville"}], "meta": _VERIFIED,
     })  # fmt: skip
 
 
@@ -180,6 +182,37 @@ def test_public_health_law_enforcement_decedent(
     assert "coroner" in refused(
         runtime, north, disclose(client, north, "decedent", agency, info=(patient,)), 403, 3
     )
+
+
+def test_individual_basis_releases_to_a_related_person_of_this_patient_only(
+    runtime: Runtime, client: TestClient, clinic: Clinic
+) -> None:
+    north = clinic.north
+    glucose = observation(runtime, north)
+
+    def relative(patient_id: str) -> str:
+        return create(runtime, north, {
+            "resourceType": "RelatedPerson", "active": True,
+            "patient": {"reference": f"Patient/{patient_id}"},
+            "relationship": [{"coding": [{"system": ROLE_CODE, "code": "DAU"}]}],
+            "name": [{"family": "Quintero", "given": ["Lucia"]}],
+            "address": [{"city": "Shelbyville"}], "meta": _VERIFIED,
+        })  # fmt: skip
+
+    daughter = relative(north.patient_id)
+    out = disclose(client, north, "individual", daughter, role="staff", info=(glucose,))
+    assert out.status_code == 200, out.text
+    assert released(out)[glucose]["valueString"] == "within range"
+    (entry,) = ledger(runtime, north)
+    assert (entry.basis, entry.recipient_ref) == ("individual", daughter)
+    # someone else's relative is no one of this patient's
+    stranger = relative(north.other_patient_id)
+    why = refused(runtime, north, disclose(client, north, "individual", stranger, role="staff",
+                                           info=(glucose,)), 403, 1)  # fmt: skip
+    assert "RelatedPerson of this patient" in why
+    found = client.get("/fhir/RelatedPerson", params={"patient": north.patient_id},
+                       headers=north.headers()).json()  # fmt: skip
+    assert [e["resource"]["id"] for e in found["entry"]] == [daughter.split("/")[1]]
 
 
 def test_part2_and_psychotherapy_records_need_their_own_consent(

@@ -17,6 +17,7 @@ BASE = "http://testserver/fhir"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 CVX = "http://hl7.org/fhir/sid/cvx"
 CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
+ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
 
 
 def sample(rtype: str, patient_id: str) -> dict[str, Any]:
@@ -88,6 +89,9 @@ def sample(rtype: str, patient_id: str) -> dict[str, Any]:
         "Invoice": {"resourceType": "Invoice", "status": "issued", "subject": subject,
                     "totalNet": {"value": 120.5, "currency": "USD"}},
         "CareTeam": {"resourceType": "CareTeam", "status": "active", "subject": subject},
+        "RelatedPerson": {"resourceType": "RelatedPerson", "active": True, "patient": subject,
+                          "relationship": [{"coding": [{"system": ROLE_CODE, "code": "DAU"}]}],
+                          "name": [{"family": "Reyes", "given": ["Lucia"]}]},
     }  # fmt: skip
     return samples[rtype]
 

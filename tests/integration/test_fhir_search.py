@@ -22,9 +22,9 @@ SERVED = {
     "Condition", "Observation", "AllergyIntolerance", "Immunization", "Procedure",
     "MedicationRequest", "Medication", "ServiceRequest", "DiagnosticReport", "DocumentReference",
     "ImagingStudy", "Appointment", "Communication", "Consent", "Device", "QuestionnaireResponse",
-    "Invoice", "CareTeam", "Group",
+    "Invoice", "CareTeam", "Group", "RelatedPerson",
 }  # fmt: skip
-"""The 24 types the product needs, and Group for group-level bulk export."""
+"""The 25 types the product needs, and Group for group-level bulk export."""
 MRN_SYSTEM = "urn:oid:1.2.36.146.595.217.0.1"
 LOINC = "http://loinc.org"
 

@@ -104,6 +104,12 @@ SEARCH_PARAMS: dict[str, tuple[SearchParam, ...]] = {
         _ref("link", "link.other", to=("Patient",)),
     ),
     "Practitioner": _PERSON,
+    "RelatedPerson": (
+        *_PERSON,
+        _p("birthdate", Kind.BIRTHDATE, "birthDate"),
+        _ref("patient", "patient", to=("Patient",)),
+        _token("relationship", "relationship"),
+    ),
     "PractitionerRole": (
         _p("identifier", Kind.IDENTIFIER, "identifier"),
         _token("active", "active"),
