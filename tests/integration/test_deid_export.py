@@ -230,6 +230,20 @@ def test_an_export_refuses_a_notes_model_it_cannot_read(
     assert releases(runtime.gate_services, loaded.site.tenant_id) == []
 
 
+def test_cli_export_names_an_unreadable_notes_model_and_writes_nothing(
+    settings: Settings, loaded: Loaded, tmp_path: Path
+) -> None:
+    junk = tmp_path / "junk.crf"
+    junk.write_bytes(b"not a model" * 20)
+    out = tmp_path / "extract"
+    done = run_cli(settings, "deid", "export", "--tenant", SLUG, "--out", str(out),
+                   "--notes-model", str(junk))  # fmt: skip
+    assert done.returncode != 0
+    assert "notes model cannot be read" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert not out.exists()
+
+
 def test_an_age_observation_over_89_is_capped_and_counted_in_the_report(
     runtime: Runtime, loaded: Loaded, tmp_path: Path
 ) -> None:

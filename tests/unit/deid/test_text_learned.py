@@ -52,10 +52,13 @@ def test_the_model_holds_none_of_the_names_it_learned_from(model: Path) -> None:
 
 
 def test_a_word_in_no_list_is_a_feature_only_by_its_shape() -> None:
-    text = "Talked with Quelthorp at the desk"
+    text = "Talked with Quelthorp at the desk, 555-0142 ext 37"
     features = token_features(text, tokenize(text))
     keys = " ".join(k for f in features for k in f)
     assert "quelthorp" not in keys.lower()
+    around = [k for f in features for k in f if k.startswith(("before=", "after="))]
+    assert "before='00 '" in around  # digits between words are seen as 0s only
+    assert not any(c in "123456789" for k in around for c in k)
     assert "word=talked" in keys
     assert "word=<unk>" in keys
 

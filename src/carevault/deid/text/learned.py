@@ -8,11 +8,13 @@ at least `THRESHOLD` of being a name or a place.
 
 No PHI in the model: a word is a feature by its identity only when it is an English,
 clinical or function word of the shipped lists; any other word is seen only through its
-shape and its word-list flags. A model trained on a site's own notes therefore holds none
-of their names (``tests/unit/deid/test_text_learned.py`` greps the file for them)."""
+shape and its word-list flags, and digits between words only as ``0``. A model trained on
+a site's own notes therefore holds none of their names or numbers
+(``tests/unit/deid/test_text_learned.py`` greps the file for them)."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -33,6 +35,7 @@ LEARNED: Final = ("NAME", "LOCATION")
 _OUTSIDE: Final = "O"
 _WINDOW: Final = (-2, -1, 1, 2)
 _UNKNOWN: Final = "<unk>"
+_DIGIT: Final = re.compile(r"\d")
 
 
 def _word(low: str) -> str:
@@ -82,8 +85,8 @@ def token_features(text: str, toks: Sequence[Token]) -> list[dict[str, float]]:
     out: list[dict[str, float]] = []
     for i, tok in enumerate(toks):
         shape = shapes[i]
-        before = text[toks[i - 1].end : tok.start] if i else "^"
-        after = text[tok.end : toks[i + 1].start] if i + 1 < len(toks) else "$"
+        before = _DIGIT.sub("0", text[toks[i - 1].end : tok.start]) if i else "^"
+        after = _DIGIT.sub("0", text[tok.end : toks[i + 1].start]) if i + 1 < len(toks) else "$"
         f: dict[str, float] = {
             "bias": 1.0,
             f"word={words[i]}": 1.0,
