@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from sqlalchemy import BigInteger, Column, Integer, String, Table, Text
 
@@ -75,6 +76,17 @@ audit_heads = Table(
 )
 
 
+class Doer(Protocol):
+    """Who acted: `identity.models.Actor` has these (audit does not import identity)."""
+
+    @property
+    def user_id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def purpose(self) -> StrEnum: ...
+
+
 @dataclass(frozen=True)
 class AuditRecord:
     """One event, before it takes its place in a chain. No PHI: ids and codes only."""
@@ -94,3 +106,28 @@ class AuditRecord:
     source_ip: str | None = None
     user_agent: str | None = None
     detail: str | None = None
+
+    @classmethod
+    def by(
+        cls,
+        actor: Doer,
+        recorded_at: str,
+        action: Action,
+        *,
+        outcome: Outcome = Outcome.SUCCESS,
+        status: int | None = 200,
+        resource_type: str | None = None,
+        resource_ids: tuple[str, ...] = (),
+        patient_ids: tuple[str, ...] = (),
+        request_id: str | None = None,
+        source_ip: str | None = None,
+        user_agent: str | None = None,
+        detail: str | None = None,
+    ) -> AuditRecord:
+        """What ``actor`` did, under the purpose they act for: the entry every audited
+        service writes for its own actions."""
+        return cls(
+            recorded_at, actor.user_id, actor.kind, action, outcome, status,
+            actor.purpose.value, resource_type, resource_ids, patient_ids, request_id,
+            None, source_ip, user_agent, detail,
+        )  # fmt: skip

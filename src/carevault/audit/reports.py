@@ -227,14 +227,12 @@ class AuditReports:
         self._recorder.commit(
             self._committer,
             actor.tenant_id,
-            AuditRecord(
-                recorded_at=isoformat(self._clock.now()),
-                actor_id=actor.user_id,
-                actor_role=actor.kind,
-                action=Action.SEARCH,
+            AuditRecord.by(
+                actor,
+                isoformat(self._clock.now()),
+                Action.SEARCH,
                 outcome=outcome,
                 status=status,
-                purpose=actor.purpose.value,
                 resource_type="AuditEvent",
                 resource_ids=seqs,
                 patient_ids=patients,

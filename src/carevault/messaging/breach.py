@@ -95,14 +95,12 @@ class BreachNotices:
         outcome: Outcome = Outcome.SUCCESS,
         status: int = 201,
     ) -> AuditRecord:
-        return AuditRecord(
-            recorded_at=isoformat(self._clock.now()),
-            actor_id=actor.user_id,
-            actor_role=actor.kind,
-            action=Action.ADMIN,
+        return AuditRecord.by(
+            actor,
+            isoformat(self._clock.now()),
+            Action.ADMIN,
             outcome=outcome,
             status=status,
-            purpose=actor.purpose.value,
             resource_type=RESOURCE_TYPE,
             resource_ids=(breach_id,),
             patient_ids=patients,

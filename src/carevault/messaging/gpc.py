@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 import orjson
 from sqlalchemy import Engine, select
 
-from carevault.audit.models import Action, AuditRecord, Outcome, audit_entries
+from carevault.audit.models import Action, AuditRecord, audit_entries
 from carevault.audit.recorder import AuditRecorder
 from carevault.clock import Clock, isoformat
 from carevault.committer import GroupCommitter
@@ -58,14 +58,10 @@ class PrivacyChoices:
             return False
         if self.sale_and_sharing_opt_out(actor.tenant_id, actor.user_id) is not None:
             return False
-        record = AuditRecord(
-            recorded_at=isoformat(self._clock.now()),
-            actor_id=actor.user_id,
-            actor_role=actor.kind,
-            action=Action.ADMIN,
-            outcome=Outcome.SUCCESS,
-            status=200,
-            purpose=actor.purpose.value,
+        record = AuditRecord.by(
+            actor,
+            isoformat(self._clock.now()),
+            Action.ADMIN,
             resource_type=RESOURCE_TYPE,
             resource_ids=(actor.user_id,),
             detail=OPT_OUT,

@@ -293,12 +293,17 @@ class NotificationService:
         ids: tuple[str, ...] = (),
     ) -> AuditRecord:
         ok = isinstance(patient_id, str) and bool(_PATIENT_ID.match(patient_id))
-        return AuditRecord(
-            recorded_at=isoformat(self._clock.now()), actor_id=actor.user_id,
-            actor_role=actor.kind, action=Action.ADMIN, outcome=outcome, status=status,
-            purpose=actor.purpose.value, resource_type="Notification", resource_ids=ids,
-            patient_ids=(patient_id,) if ok else (), detail=detail,
-        )  # fmt: skip
+        return AuditRecord.by(
+            actor,
+            isoformat(self._clock.now()),
+            Action.ADMIN,
+            outcome=outcome,
+            status=status,
+            resource_type="Notification",
+            resource_ids=ids,
+            patient_ids=(patient_id,) if ok else (),
+            detail=detail,
+        )
 
     def _sent_for(self, message: Claimed) -> tuple[str, str] | SendResult | None:
         """A `from_user` message: (its user's id, their name opened from the row); None: a

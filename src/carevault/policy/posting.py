@@ -189,13 +189,17 @@ class PolicyPosts:
     def _entry(
         self, actor: Actor, who: Requester, now: datetime, ids: tuple[str, ...], detail: str
     ) -> AuditRecord:
-        return AuditRecord(
-            recorded_at=isoformat(now), actor_id=actor.user_id, actor_role=actor.kind,
-            action=Action.ADMIN, outcome=Outcome.SUCCESS, status=200,
-            purpose=actor.purpose.value, resource_type=RESOURCE, resource_ids=ids,
-            request_id=who.request_id, source_ip=who.source_ip, user_agent=who.user_agent,
+        return AuditRecord.by(
+            actor,
+            isoformat(now),
+            Action.ADMIN,
+            resource_type=RESOURCE,
+            resource_ids=ids,
+            request_id=who.request_id,
+            source_ip=who.source_ip,
+            user_agent=who.user_agent,
             detail=detail,
-        )  # fmt: skip
+        )
 
     def refused(self, actor: Actor, who: Requester, exc: CareVaultError, detail: str) -> None:
         """A refusal, in the actor's own chain, in a transaction of its own (nothing else was

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from sqlalchemy import func, select
 
-from carevault.audit.models import Action, AuditRecord, Outcome
+from carevault.audit.models import Action, AuditRecord
 from carevault.clock import isoformat
 from carevault.errors import Forbidden, Invalid
 from carevault.identity.models import Actor
@@ -23,12 +23,17 @@ def patient_partitions(services: GateServices, actor: Actor, size: int) -> Itera
         raise Forbidden("only a system actor that may read Patient lists a cohort")
     if size < 1:
         raise Invalid("a partition holds at least one patient")
-    services.audit.commit(services.committer, actor.tenant_id, AuditRecord(
-        recorded_at=isoformat(services.clock.now()), actor_id=actor.user_id,
-        actor_role=actor.kind, action=Action.SEARCH, outcome=Outcome.SUCCESS, status=200,
-        purpose=actor.purpose.value, resource_type="Patient",
-        detail=f"{actor.system_reason}; cohort ids, partitions of {size}",
-    ))  # fmt: skip
+    services.audit.commit(
+        services.committer,
+        actor.tenant_id,
+        AuditRecord.by(
+            actor,
+            isoformat(services.clock.now()),
+            Action.SEARCH,
+            resource_type="Patient",
+            detail=f"{actor.system_reason}; cohort ids, partitions of {size}",
+        ),
+    )
     after = ""
     while True:
         with services.reader.connect() as conn:

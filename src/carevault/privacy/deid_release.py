@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from carevault.audit.models import Action, AuditRecord, Outcome
+from carevault.audit.models import Action, AuditRecord
 from carevault.clock import isoformat
 from carevault.identity.models import Actor
 from carevault.privacy.deid_models import deid_releases
@@ -39,12 +39,14 @@ def record_release(
             profile=profile, purpose=purpose, actor_id=actor.user_id, released_at=now,
             detail=json.dumps(dict(detail), sort_keys=True),
         ))  # fmt: skip
-        record = AuditRecord(
-            recorded_at=now, actor_id=actor.user_id, actor_role=actor.kind,
-            action=Action.EXPORT, outcome=Outcome.SUCCESS, status=200,
-            purpose=actor.purpose.value, resource_type="", resource_ids=(release_id,),
+        record = AuditRecord.by(
+            actor,
+            now,
+            Action.EXPORT,
+            resource_type="",
+            resource_ids=(release_id,),
             detail=f"de-identified release; kind={kind}; profile={profile}; purpose={purpose}",
-        )  # fmt: skip
+        )
         return release_id, record
 
     return services.audit.commit_with(services.committer, actor.tenant_id, work)

@@ -203,14 +203,12 @@ def _entry(
     outcome: Outcome = Outcome.SUCCESS,
     status: int = 200,
 ) -> AuditRecord:
-    return AuditRecord(
-        recorded_at=isoformat(services.clock.now()),
-        actor_id=actor.user_id,
-        actor_role=actor.kind,
-        action=Action.DELETE,
+    return AuditRecord.by(
+        actor,
+        isoformat(services.clock.now()),
+        Action.DELETE,
         outcome=outcome,
         status=status,
-        purpose=actor.purpose.value,
         resource_type=rtype,
         resource_ids=ids,
         patient_ids=(patient,) if patient else (),

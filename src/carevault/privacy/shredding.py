@@ -102,14 +102,12 @@ class KeyCustody:
     def _entry(
         self, actor: Actor, patient_id: str, outcome: Outcome, status: int, detail: str
     ) -> AuditRecord:
-        return AuditRecord(
-            recorded_at=isoformat(self._s.clock.now()),
-            actor_id=actor.user_id,
-            actor_role=actor.kind,
-            action=Action.DELETE,
+        return AuditRecord.by(
+            actor,
+            isoformat(self._s.clock.now()),
+            Action.DELETE,
             outcome=outcome,
             status=status,
-            purpose=actor.purpose.value,
             resource_type="Patient",
             resource_ids=(patient_id,) if valid_id(patient_id) else (),
             patient_ids=(patient_id,) if valid_id(patient_id) else (),
@@ -122,14 +120,10 @@ class KeyCustody:
         self._s.audit.commit(self._s.committer, actor.tenant_id, record)
 
     def _admin(self, actor: Actor, chain: str, detail: str) -> None:
-        record = AuditRecord(
-            recorded_at=isoformat(self._s.clock.now()),
-            actor_id=actor.user_id,
-            actor_role=actor.kind,
-            action=Action.ADMIN,
-            outcome=Outcome.SUCCESS,
-            status=200,
-            purpose=actor.purpose.value,
+        record = AuditRecord.by(
+            actor,
+            isoformat(self._s.clock.now()),
+            Action.ADMIN,
             resource_type="KeyStore",
             detail=detail if actor.system_reason is None else f"{actor.system_reason}; {detail}",
         )

@@ -266,14 +266,12 @@ class SoftDeletes:
         outcome: Outcome = Outcome.SUCCESS,
         status: int = 200,
     ) -> AuditRecord:
-        return AuditRecord(
-            recorded_at=isoformat(self._s.clock.now()),
-            actor_id=actor.user_id,
-            actor_role=actor.kind,
-            action=action,
+        return AuditRecord.by(
+            actor,
+            isoformat(self._s.clock.now()),
+            action,
             outcome=outcome,
             status=status,
-            purpose=actor.purpose.value,
             resource_type=rtype,
             resource_ids=(rid,) if valid_id(rid) else (),
             patient_ids=tuple(sorted(patients)),

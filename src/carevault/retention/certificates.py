@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fpdf import FPDF
 from sqlalchemy import Connection, insert, select
 
-from carevault.audit.models import Action, AuditRecord, Outcome
+from carevault.audit.models import Action, AuditRecord
 from carevault.clock import isoformat
 from carevault.crypto.keystore import VENDOR_CHAIN
 from carevault.errors import NotFound
@@ -108,14 +108,11 @@ def issue(
             )
         )
         patients = sorted({i.patient_id for i in destroyed if i.patient_id})[:50]
-        return cert, AuditRecord(
-            recorded_at=cert.issued_at,
-            actor_id=actor.user_id,
-            actor_role=actor.kind,
-            action=Action.ADMIN,
-            outcome=Outcome.SUCCESS,
+        return cert, AuditRecord.by(
+            actor,
+            cert.issued_at,
+            Action.ADMIN,
             status=201,
-            purpose=actor.purpose.value,
             resource_type="DeletionCertificate",
             resource_ids=(cert.certificate_id,),
             patient_ids=tuple(patients),

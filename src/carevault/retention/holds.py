@@ -169,14 +169,12 @@ class LegalHolds:
         outcome: Outcome = Outcome.SUCCESS,
         status: int = 200,
     ) -> AuditRecord:
-        return AuditRecord(
-            recorded_at=isoformat(self._s.clock.now()),
-            actor_id=actor.user_id,
-            actor_role=actor.kind,
-            action=Action.ADMIN,
+        return AuditRecord.by(
+            actor,
+            isoformat(self._s.clock.now()),
+            Action.ADMIN,
             outcome=outcome,
             status=status,
-            purpose=actor.purpose.value,
             resource_type="LegalHold",
             resource_ids=(hold_id,) if hold_id else (),
             patient_ids=(patient_id,) if patient_id else (),

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, select, update
 
-from carevault.audit.models import Action, AuditRecord, Outcome
+from carevault.audit.models import Action, AuditRecord
 from carevault.clock import isoformat
 from carevault.errors import CareVaultError, Conflict, Invalid
 from carevault.identity.erasure import erase_identity
@@ -275,14 +275,10 @@ class RetentionJob:
     def _entry(
         self, actor: Actor, detail: str, target: tuple[str, str] | None = None
     ) -> AuditRecord:
-        return AuditRecord(
-            recorded_at=isoformat(self._s.clock.now()),
-            actor_id=actor.user_id,
-            actor_role=actor.kind,
-            action=Action.ADMIN if target is None else Action.DELETE,
-            outcome=Outcome.SUCCESS,
-            status=200,
-            purpose=actor.purpose.value,
+        return AuditRecord.by(
+            actor,
+            isoformat(self._s.clock.now()),
+            Action.ADMIN if target is None else Action.DELETE,
             resource_type=target[0] if target else "Retention",
             resource_ids=(target[1],) if target else (),
             detail=f"{JOB_REASON}; {detail}",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, select, update
 
-from carevault.audit.models import Action, AuditRecord, Outcome
+from carevault.audit.models import Action, AuditRecord
 from carevault.clock import isoformat
 from carevault.errors import Conflict, Invalid, NotFound
 from carevault.identity import sessions
@@ -136,14 +136,10 @@ def _close_accounts(retention: Retention, tenant_id: str) -> int:
         conn.execute(update(users).where(users.c.tenant_id == tenant_id).values(active=False))
         for user_id in ids:
             sessions.end_all(conn, tenant_id, user_id, now, "offboarded")
-        return len(ids), AuditRecord(
-            recorded_at=isoformat(now),
-            actor_id=actor.user_id,
-            actor_role=actor.kind,
-            action=Action.ADMIN,
-            outcome=Outcome.SUCCESS,
-            status=200,
-            purpose=actor.purpose.value,
+        return len(ids), AuditRecord.by(
+            actor,
+            isoformat(now),
+            Action.ADMIN,
             resource_type="User",
             detail=f"{REASON}; {len(ids)} accounts inactivated",
         )

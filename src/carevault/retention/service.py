@@ -326,14 +326,12 @@ class Retention:
         status: int = 200,
     ) -> AuditRecord:
         patients = (rid,) if rtype == "Patient" and outcome is Outcome.SUCCESS else ()
-        return AuditRecord(
-            recorded_at=isoformat(self.services.clock.now()),
-            actor_id=actor.user_id,
-            actor_role=actor.kind,
-            action=Action.DELETE if rtype != "User" else Action.ADMIN,
+        return AuditRecord.by(
+            actor,
+            isoformat(self.services.clock.now()),
+            Action.DELETE if rtype != "User" else Action.ADMIN,
             outcome=outcome,
             status=status,
-            purpose=actor.purpose.value,
             resource_type=rtype,
             resource_ids=(rid,) if _ID.match(rid) else (),
             patient_ids=patients,

@@ -308,14 +308,12 @@ class OversightService:
         outcome: Outcome = Outcome.SUCCESS,
         exc: CareVaultError | None = None,
     ) -> AuditRecord:
-        return AuditRecord(
-            recorded_at=now or isoformat(self._clock.now()),
-            actor_id=actor.user_id,
-            actor_role=actor.kind,
-            action=Action.ADMIN,
+        return AuditRecord.by(
+            actor,
+            now or isoformat(self._clock.now()),
+            Action.ADMIN,
             outcome=outcome,
             status=exc.status if exc else 200,
-            purpose=actor.purpose.value,
             resource_type="SnoopingAlert" if "alert" in what else "Patient",
             resource_ids=ids,
             detail=f"{what}; {type(exc).__name__}" if exc else what,
