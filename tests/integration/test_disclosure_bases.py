@@ -184,35 +184,47 @@ def test_public_health_law_enforcement_decedent(
     )
 
 
-def test_individual_basis_releases_to_a_related_person_of_this_patient_only(
+def test_a_personal_representative_is_the_individual_and_a_relative_needs_an_authorization(
     runtime: Runtime, client: TestClient, clinic: Clinic
 ) -> None:
     north = clinic.north
     glucose = observation(runtime, north)
+    us = organization(runtime, north, "prov", name="North Clinic")
 
-    def relative(patient_id: str) -> str:
+    def relative(patient_id: str, code: str) -> str:
         return create(runtime, north, {
             "resourceType": "RelatedPerson", "active": True,
             "patient": {"reference": f"Patient/{patient_id}"},
-            "relationship": [{"coding": [{"system": ROLE_CODE, "code": "DAU"}]}],
+            "relationship": [{"coding": [{"system": ROLE_CODE, "code": code}]}],
             "name": [{"family": "Quintero", "given": ["Lucia"]}],
             "address": [{"city": "Shelbyville"}], "meta": _VERIFIED,
         })  # fmt: skip
 
-    daughter = relative(north.patient_id)
-    out = disclose(client, north, "individual", daughter, role="staff", info=(glucose,))
+    guardian = relative(north.patient_id, "GUARD")
+    out = disclose(client, north, "individual", guardian, role="staff", info=(glucose,))
     assert out.status_code == 200, out.text
     assert released(out)[glucose]["valueString"] == "within range"
     (entry,) = ledger(runtime, north)
-    assert (entry.basis, entry.recipient_ref) == ("individual", daughter)
-    # someone else's relative is no one of this patient's
-    stranger = relative(north.other_patient_id)
-    why = refused(runtime, north, disclose(client, north, "individual", stranger, role="staff",
+    assert (entry.basis, entry.recipient_ref) == ("individual", guardian)
+    # a daughter is family, not the patient's representative: her copy needs an authorization
+    daughter = relative(north.patient_id, "DAU")
+    why = refused(runtime, north, disclose(client, north, "individual", daughter, role="staff",
                                            info=(glucose,)), 403, 1)  # fmt: skip
-    assert "RelatedPerson of this patient" in why
+    assert "authorization" in why
+    # and someone else's guardian is no one of this patient's
+    stranger = relative(north.other_patient_id, "GUARD")
+    refused(runtime, north, disclose(client, north, "individual", stranger, role="staff",
+                                     info=(glucose,)), 403, 1)  # fmt: skip
+    cid = signed_authorization(client, runtime, north,
+                               consent(north, daughter, us, data=(glucose,)))  # fmt: skip
+    named = disclose(client, north, "authorization", daughter, role="staff", purpose="PATRQT",
+                     info=(glucose,), authorization=cid)  # fmt: skip
+    assert named.status_code == 200, named.text
+    assert [e.recipient_ref for e in ledger(runtime, north)] == [guardian, daughter]
     found = client.get("/fhir/RelatedPerson", params={"patient": north.patient_id},
                        headers=north.headers()).json()  # fmt: skip
-    assert [e["resource"]["id"] for e in found["entry"]] == [daughter.split("/")[1]]
+    ids = {e["resource"]["id"] for e in found["entry"]}
+    assert ids == {guardian.split("/")[1], daughter.split("/")[1]}
 
 
 def test_part2_and_psychotherapy_records_need_their_own_consent(

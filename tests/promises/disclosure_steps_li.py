@@ -60,11 +60,13 @@ def held(runtime: Runtime, site: Site) -> list[Any]:
 
 
 def family_member(runtime: Runtime, site: Site) -> str:
-    """The patient's mother, a patient of the practice herself, with a verified address
-    (RelatedPerson is not a type CareVault serves)."""
+    """The patient's mother, recorded as her RelatedPerson (MTH), with a verified address."""
     return create(runtime, site, {
-        "resourceType": "Patient", "name": [{"family": "Quintero", "given": ["Rosa"]}],
-        "gender": "female", "birthDate": "1958-02-11",
+        "resourceType": "RelatedPerson", "active": True,
+        "patient": {"reference": f"Patient/{site.patient_id}"},
+        "relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
+                                      "code": "MTH"}]}],
+        "name": [{"family": "Quintero", "given": ["Rosa"]}], "gender": "female",
         "address": [{"line": ["12 Lantern Row"], "city": "Springfield"}], "meta": VERIFIED,
     })  # fmt: skip
 

@@ -88,27 +88,49 @@ class AuthorizationChecker:
                 raise Refused(why)
 
 
+ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
+PERSONAL_REPRESENTATIVES = frozenset({"GUARD", "POWATT", "DPOWATT", "HPOWATT", "SPOWATT"})
+"""RelatedPerson.relationship codes (v3 RoleCode) of someone with authority to act for the
+patient, whom 164.502(g) treats as the individual: a guardian or an attorney in fact."""
+
+
+def _representative(facts: Facts) -> bool:
+    r = facts.recipient
+    if r.rtype != "RelatedPerson" or reference(r.body.get("patient")) != (
+        f"Patient/{facts.patient_id}"
+    ):
+        return False
+    codes = {
+        c.get("code")
+        for rel in r.body.get("relationship", [])
+        if isinstance(rel, dict)
+        for c in rel.get("coding", [])
+        if isinstance(c, dict) and c.get("system") == ROLE_CODE
+    }
+    return bool(codes & PERSONAL_REPRESENTATIVES)
+
+
 @dataclass(frozen=True)
 class IndividualChecker:
-    """164.502(a)(1)(i): to the patient, or a person the patient's record names as theirs;
+    """164.502(a)(1)(i): to the patient, or to their personal representative (164.502(g): a
+    RelatedPerson of this patient whose relationship is a guardian or an attorney in fact);
     and 164.524(c)(3)(ii): to the person the patient designated in a verified written access
     request. Only the rights workflow sends those (a system actor, under DESIGNEE_PURPOSE):
-    no HTTP caller can claim a designation."""
+    no HTTP caller can claim a designation. Any other relative is not the individual: a
+    release to them rests on the patient's authorization."""
 
     bases: frozenset[Basis] = frozenset({Basis.INDIVIDUAL})
     roles: frozenset[str] = CLINICAL
 
     def check(self, facts: Facts) -> None:
         r = facts.recipient
-        if r.ref == f"Patient/{facts.patient_id}":
-            return
-        if r.rtype == "RelatedPerson" and reference(r.body.get("patient")) == (
-            f"Patient/{facts.patient_id}"
-        ):
+        if r.ref == f"Patient/{facts.patient_id}" or _representative(facts):
             return
         if facts.actor_kind == SYSTEM and facts.purpose == DESIGNEE_PURPOSE:
             return
-        raise Refused("the recipient must be the patient or a RelatedPerson of this patient")
+        raise Refused("the recipient must be the patient or their personal representative (a "
+                      "RelatedPerson of this patient coded GUARD or POWATT); a relative needs "
+                      "the patient's authorization")  # fmt: skip
 
 
 @dataclass(frozen=True)
