@@ -5,6 +5,7 @@ from __future__ import annotations
 from carevault.audit.models import Action, AuditRecord, Outcome
 from carevault.identity.models import system_actor
 from carevault.identity.permissions import Purpose
+from carevault.privacy.gate import RequestInfo
 
 
 def test_by_takes_who_and_why_from_the_actor() -> None:
@@ -24,6 +25,6 @@ def test_by_takes_who_and_why_from_the_actor() -> None:
 def test_by_keeps_a_refusal_and_where_it_came_from() -> None:
     actor = system_actor("tenant-1", "x", Purpose.HRESCH)
     record = AuditRecord.by(actor, "t", Action.ADMIN, outcome=Outcome.DENIED, status=403,
-                            request_id="r1", source_ip="10.0.0.1", user_agent="ua")  # fmt: skip
+                            origin=RequestInfo("r1", "10.0.0.1", "ua"))  # fmt: skip
     assert (record.outcome, record.status, record.purpose) == (Outcome.DENIED, 403, "HRESCH")
     assert (record.request_id, record.source_ip, record.user_agent) == ("r1", "10.0.0.1", "ua")

@@ -14,9 +14,9 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, RowMapping, or_, select
 
-from carevault.audit.models import Action, Outcome, audit_entries
+from carevault.audit.models import Action, Origin, Outcome, audit_entries
 from carevault.audit.recorder import AuditRecorder
-from carevault.audit.reports import AuditReports, Origin, ReportFilter, conditions
+from carevault.audit.reports import AuditReports, ReportFilter, conditions
 from carevault.clock import Clock
 from carevault.committer import GroupCommitter
 from carevault.errors import Forbidden, Invalid, NotFound

@@ -87,6 +87,17 @@ class Doer(Protocol):
     def purpose(self) -> StrEnum: ...
 
 
+class Origin(Protocol):
+    """Where a request came from: `privacy.gate.RequestInfo` and `break_glass.Who` have it."""
+
+    @property
+    def request_id(self) -> str | None: ...
+    @property
+    def source_ip(self) -> str | None: ...
+    @property
+    def user_agent(self) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class AuditRecord:
     """One event, before it takes its place in a chain. No PHI: ids and codes only."""
@@ -119,15 +130,14 @@ class AuditRecord:
         resource_type: str | None = None,
         resource_ids: tuple[str, ...] = (),
         patient_ids: tuple[str, ...] = (),
-        request_id: str | None = None,
-        source_ip: str | None = None,
-        user_agent: str | None = None,
+        origin: Origin | None = None,
         detail: str | None = None,
     ) -> AuditRecord:
-        """What ``actor`` did, under the purpose they act for: the entry every audited
-        service writes for its own actions."""
+        """What ``actor`` did, under the purpose they act for (and, for a request, where it
+        came from): the entry every audited service writes for its own actions."""
         return cls(
             recorded_at, actor.user_id, actor.kind, action, outcome, status,
-            actor.purpose.value, resource_type, resource_ids, patient_ids, request_id,
-            None, source_ip, user_agent, detail,
+            actor.purpose.value, resource_type, resource_ids, patient_ids,
+            origin.request_id if origin else None, None,
+            origin.source_ip if origin else None, origin.user_agent if origin else None, detail,
         )  # fmt: skip

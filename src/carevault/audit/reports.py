@@ -13,11 +13,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Connection, Engine, RowMapping, select
 
-from carevault.audit.models import Action, AuditRecord, Outcome, audit_entries
+from carevault.audit.models import Action, AuditRecord, Origin, Outcome, audit_entries
 from carevault.audit.recorder import AuditRecorder
 from carevault.clock import Clock, isoformat
 from carevault.committer import GroupCommitter
@@ -32,17 +32,6 @@ EXPORT_MAX = 10_000
 """Most entries one CSV or PDF export carries; more asks the officer to narrow the filters."""
 MAX_COUNT = 200
 E = TypeVar("E", Action, Outcome)
-
-
-class Origin(Protocol):
-    """Where a request came from (privacy.gate.RequestInfo has this shape)."""
-
-    @property
-    def request_id(self) -> str | None: ...
-    @property
-    def source_ip(self) -> str | None: ...
-    @property
-    def user_agent(self) -> str | None: ...
 
 
 def has_permission(actor: Actor, permission: Permission) -> bool:
@@ -236,9 +225,7 @@ class AuditReports:
                 resource_type="AuditEvent",
                 resource_ids=seqs,
                 patient_ids=patients,
-                request_id=origin.request_id,
-                source_ip=origin.source_ip,
-                user_agent=origin.user_agent,
+                origin=origin,
                 detail=detail[:500],
             ),
         )

@@ -8,7 +8,9 @@ links to a Patient or Practitioner. Runs inside the caller's transaction.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, delete, update
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, Table, delete, update
 
 from carevault.identity.account_models import (
     account_factors,
@@ -24,11 +26,7 @@ USAGE_TABLES = (sessions, api_tokens)
 
 def erase_identity(conn: Connection, tenant_id: str, user_id: str) -> dict[str, int]:
     """Rows removed per table; the user row keeps only its id, role and creation date."""
-    removed = delete_usage(conn, tenant_id, user_id)
-    for table in SIGN_IN_TABLES:
-        removed[str(table.name)] = conn.execute(
-            delete(table).where(table.c.tenant_id == tenant_id, table.c.user_id == user_id)
-        ).rowcount
+    removed = _delete_rows(conn, tenant_id, user_id, (*USAGE_TABLES, *SIGN_IN_TABLES))
     conn.execute(
         update(users)
         .where(users.c.tenant_id == tenant_id, users.c.user_id == user_id)
@@ -48,9 +46,15 @@ def erase_identity(conn: Connection, tenant_id: str, user_id: str) -> dict[str, 
 
 def delete_usage(conn: Connection, tenant_id: str, user_id: str) -> dict[str, int]:
     """The account's usage records (sessions, API tokens): rows removed per table."""
+    return _delete_rows(conn, tenant_id, user_id, USAGE_TABLES)
+
+
+def _delete_rows(
+    conn: Connection, tenant_id: str, user_id: str, tables: Iterable[Table]
+) -> dict[str, int]:
     return {
         str(table.name): conn.execute(
             delete(table).where(table.c.tenant_id == tenant_id, table.c.user_id == user_id)
         ).rowcount
-        for table in USAGE_TABLES
+        for table in tables
     }

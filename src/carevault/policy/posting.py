@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, func, insert, select
 
-from carevault.audit.models import Action, AuditRecord, Outcome
+from carevault.audit.models import Action, AuditRecord, Origin, Outcome
 from carevault.audit.recorder import AuditRecorder
 from carevault.clock import Clock, isoformat
 from carevault.committer import GroupCommitter
@@ -44,15 +44,6 @@ NOTIFIED_ROLES = (Role.PRACTICE_ADMIN, Role.PRIVACY_OFFICER)
 TEMPLATE = "policy-change-posted"
 POST_REFUSED = "privacy policy version posting refused"
 RESOURCE = "PrivacyPolicyVersion"
-
-
-@dataclass(frozen=True)
-class Requester:
-    """Where a request came from, for its audit entry (the web face fills it in)."""
-
-    request_id: str | None = None
-    source_ip: str | None = None
-    user_agent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,10 +87,9 @@ class PolicyPosts:
     # -- posting -----------------------------------------------------------------------
 
     def post(
-        self, actor: Actor, text: str, source: str, who: Requester | None = None
+        self, actor: Actor, text: str, source: str, who: Origin | None = None
     ) -> PolicyVersion:
         """Check, store and announce a new version; a refusal stores nothing and is audited."""
-        who = who or Requester()
         try:
             self.may_post(actor)
             if len(text.encode("utf-8")) > MAX_SOURCE:
@@ -142,9 +132,8 @@ class PolicyPosts:
 
     # -- reading -----------------------------------------------------------------------
 
-    def listed(self, actor: Actor, who: Requester | None = None) -> list[VersionView]:
+    def listed(self, actor: Actor, who: Origin | None = None) -> list[VersionView]:
         """Every version, oldest first, with its state now; the listing is audited."""
-        who = who or Requester()
         if actor.role is not None and actor.role not in READERS:
             exc = Forbidden("your role does not allow this")
             self.refused(actor, who, exc, "privacy policy version listing refused")
@@ -187,7 +176,7 @@ class PolicyPosts:
     # -- audit -------------------------------------------------------------------------
 
     def _entry(
-        self, actor: Actor, who: Requester, now: datetime, ids: tuple[str, ...], detail: str
+        self, actor: Actor, who: Origin | None, now: datetime, ids: tuple[str, ...], detail: str
     ) -> AuditRecord:
         return AuditRecord.by(
             actor,
@@ -195,13 +184,11 @@ class PolicyPosts:
             Action.ADMIN,
             resource_type=RESOURCE,
             resource_ids=ids,
-            request_id=who.request_id,
-            source_ip=who.source_ip,
-            user_agent=who.user_agent,
+            origin=who,
             detail=detail,
         )
 
-    def refused(self, actor: Actor, who: Requester, exc: CareVaultError, detail: str) -> None:
+    def refused(self, actor: Actor, who: Origin | None, exc: CareVaultError, detail: str) -> None:
         """A refusal, in the actor's own chain, in a transaction of its own (nothing else was
         written); the web face calls it for a body it cannot read."""
         outcome = Outcome.DENIED if exc.status in (401, 403) else Outcome.INVALID
@@ -253,4 +240,4 @@ def _notify_tenants(conn: Connection, now: datetime, effective: datetime, days: 
     return len({row.tenant_id for row in rows})
 
 
-__all__ = ["PolicyPosts", "Requester", "State", "VersionView", "view"]
+__all__ = ["PolicyPosts", "State", "VersionView", "view"]

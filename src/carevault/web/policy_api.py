@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from carevault.errors import CareVaultError, Invalid, UnsupportedMediaType
-from carevault.policy.posting import POST_REFUSED, Requester, view
+from carevault.policy.posting import POST_REFUSED, view
 from carevault.policy.render import Format
 from carevault.runtime import Runtime
 from carevault.web.auth_api import json_response
@@ -30,11 +30,6 @@ from carevault.web.problem_calls import PROBLEM_JSON, authenticated, problem
 router = APIRouter(include_in_schema=False)
 YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/plain"})
 MEDIA = {Format.HTML: "text/html; charset=utf-8", Format.MARKDOWN: "text/markdown; charset=utf-8"}
-
-
-def _who(request: Request) -> Requester:
-    info = request_info(request)
-    return Requester(info.request_id, info.source_ip, info.user_agent)
 
 
 def _format(request: Request) -> Format:
@@ -81,7 +76,7 @@ async def list_versions(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
 
     def run() -> Response:
-        listed = rt.policy_posts.listed(authenticated(rt, request), _who(request))
+        listed = rt.policy_posts.listed(authenticated(rt, request), request_info(request))
         return json_response({"versions": [asdict(v) for v in listed]})
 
     try:
@@ -98,7 +93,7 @@ async def post_version(request: Request) -> Response:
 
     def run() -> Response:
         actor = authenticated(rt, request)
-        who = _who(request)
+        who = request_info(request)
         try:
             rt.policy_posts.may_post(actor)  # who asks, before what they sent is looked at
             text = _text(raw, content_type)
