@@ -174,6 +174,15 @@ class IdentityService:
             raise NotFound(f"no tenant with slug '{slug}'")
         return Tenant(row.tenant_id, row.slug, row.name, TenantKind(row.kind))
 
+    def tenant(self, tenant_id: str) -> Tenant:
+        with self._reader.connect() as conn:
+            row = conn.execute(
+                select(tenants).where(tenants.c.tenant_id == tenant_id)
+            ).one_or_none()
+        if row is None:
+            raise NotFound("no such tenant")
+        return Tenant(row.tenant_id, row.slug, row.name, TenantKind(row.kind))
+
     def list_tenants(self) -> list[Tenant]:
         with self._reader.connect() as conn:
             rows = conn.execute(select(tenants).order_by(tenants.c.slug)).all()

@@ -1,7 +1,9 @@
-"""FHIR Bulk Data `$export` jobs: kick-off, one worker thread, status, download, cancel, expiry.
+"""Export jobs: kick-off, one worker thread, status, download, cancel, expiry.
 
-A job runs as the actor who asked, through `Gate.export`: the same permissions,
-compartments, minimum necessary and per-patient audit as any read. Its files are
+FHIR Bulk Data `$export` is the first kind: it runs as the actor who asked, through
+`Gate.export`: the same permissions, compartments, minimum necessary and per-patient
+audit as any read. Any other kind of job (a de-identified research extract) hands
+`start` a producer that writes its files through `JobFiles`. A job's files are
 sealed at rest (sealed_files.py) under `$CAREVAULT_HOME/exports/<job>/`, opened only
 while a download streams, deleted once each is downloaded whole, and in any case when
 the job expires (an hour after it ends, by the injected clock; purged when a job is
@@ -19,7 +21,7 @@ import queue
 import shutil
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -55,6 +57,17 @@ class ExportFailed(CareVaultError):
     status, code = 500, "exception"
 
 
+class JobFailed(CareVaultError):
+    """A producer's refusal to finish for a reason it can name; the files it lists in `kept`
+    (a report of why) stay downloadable, the rest are removed."""
+
+    status, code = 422, "processing"
+
+    def __init__(self, message: str, kept: tuple[OutputFile, ...] = ()) -> None:
+        super().__init__(message)
+        self.kept = kept
+
+
 @dataclass(frozen=True)
 class KickOff:
     """A validated kick-off request."""
@@ -73,11 +86,14 @@ class OutputFile:
     resource_type: str
     name: str
     count: int
+    sha256: str | None = None
+    """The plaintext's digest, when the producer knows it (a recipient checks the file)."""
 
 
 @dataclass(frozen=True)
 class JobView:
     job_id: str
+    level: str
     state: str
     transaction_time: str
     request_url: str
@@ -90,9 +106,7 @@ class JobView:
 class _Task:
     job_id: str
     actor: Actor
-    info: RequestInfo
-    request: KickOff
-    patients: frozenset[str] | None
+    produce: Producer
     done: threading.Event = field(default_factory=threading.Event)
     cancelled: threading.Event = field(default_factory=threading.Event)
     finished: bool = False
@@ -100,6 +114,41 @@ class _Task:
 
 class _Stopped(Exception):
     """The runtime is closing: the running job is failed rather than left half-written."""
+
+
+class _Cancelled(Exception):
+    """The requester cancelled the job (or it expired) while it ran."""
+
+
+class JobFiles:
+    """What a producer is handed: the job's folder (0700), sealed files in it, progress,
+    and `check`, which stops the producer when the job is cancelled or the server stops."""
+
+    def __init__(self, exports: BulkExports, task: _Task, folder: Path) -> None:
+        self._exports = exports
+        self._task = task
+        self.folder = folder
+
+    def sealed(self, name: str) -> SealedWriter:
+        """A new sealed file of the job, named as its download will be."""
+        s, task = self._exports._s, self._task
+        return SealedWriter(s.vault, task.actor.tenant_id, self.folder / name,
+                            _label(task.job_id, name))  # fmt: skip
+
+    def progress(self, done: int) -> None:
+        """Record how far the job is (resources or patients), then `check`."""
+        self._exports._update(self._task, progress=done)
+        self.check()
+
+    def check(self) -> None:
+        if self._task.cancelled.is_set():
+            raise _Cancelled
+        if self._exports._stop.is_set():
+            raise _Stopped
+
+
+Producer = Callable[[JobFiles], tuple[OutputFile, ...]]
+"""Writes a job's files (in the worker thread) and lists them."""
 
 
 class BulkExports:
@@ -134,33 +183,47 @@ class BulkExports:
                 raise Invalid("a group export names its Group")
             patients = group_members(gate.read("Group", request.group_id).body)
         _stream(gate, request, patients)  # decides now: a refusal is the kick-off's answer
+
+        def produce(files: JobFiles) -> tuple[OutputFile, ...]:
+            stream = _stream(self._open_gate(actor, info), request, patients)
+            return _write_ndjson(files, stream)
+
+        return self.start(actor, request.level, request.request_url, produce)
+
+    def start(self, actor: Actor, level: str, request_url: str, produce: Producer) -> str:
+        """Queue a job of any kind (its request already checked); its id."""
+        self.purge_expired(actor.tenant_id)
         job_id = uuid.uuid4().hex
         now = self._s.clock.now()
         row = {
             "tenant_id": actor.tenant_id, "job_id": job_id, "user_id": actor.user_id,
-            "level": request.level, "state": QUEUED, "request_url": request.request_url,
+            "level": level, "state": QUEUED, "request_url": request_url,
             "transaction_time": isoformat(now), "progress": 0,
             # a backstop: a job whose process died is purged in the end (set anew when it ends)
             "expires_at": isoformat(now + JOB_DEADLINE),
         }  # fmt: skip
         self._write(lambda conn: conn.execute(insert(export_jobs), row))
-        task = _Task(job_id, actor, info, request, patients)
+        task = _Task(job_id, actor, produce)
         with self._lock:
             self._tasks[job_id] = task
         self._queue.put(task)
         return job_id
 
-    def status(self, actor: Actor, job_id: str) -> JobView:
+    def status(self, actor: Actor, job_id: str, levels: Collection[str] = LEVELS) -> JobView:
+        """The job, if it is the actor's and one of `levels` (the kinds the caller serves)."""
         self.purge_expired(actor.tenant_id)
-        return _view(self._row(actor, job_id))
+        return _view(self._row(actor, job_id, levels))
 
-    def download(self, actor: Actor, job_id: str, name: str) -> Iterator[bytes]:
+    def download(
+        self, actor: Actor, job_id: str, name: str, levels: Collection[str] = LEVELS
+    ) -> Iterator[bytes]:
         """The file's plaintext, chunk by chunk; the file is deleted once streamed whole."""
         self.purge_expired(actor.tenant_id)
-        row = self._row(actor, job_id)
+        row = self._row(actor, job_id, levels)
         entry = next((o for o in _outputs(row) if o["name"] == name), None)
         path = self._folder(job_id) / name
-        if row.state != COMPLETED or entry is None or entry["downloaded"] or not path.exists():
+        ended = row.state in (COMPLETED, FAILED)  # a failed job may keep its report
+        if not ended or entry is None or entry["downloaded"] or not path.exists():
             raise NotFound("that export file is not (or no longer) available")
         chunks = read_sealed(self._s.vault, actor.tenant_id, path, _label(job_id, name))
         try:
@@ -172,9 +235,9 @@ class BulkExports:
             raise ExportFailed(f"export file unreadable; quote job {job_id}") from None
         return self._stream_then_delete(actor.tenant_id, job_id, name, first, chunks)
 
-    def cancel(self, actor: Actor, job_id: str) -> None:
+    def cancel(self, actor: Actor, job_id: str, levels: Collection[str] = LEVELS) -> None:
         """Stop the job (if it runs) and remove it and its files."""
-        self._row(actor, job_id)
+        self._row(actor, job_id, levels)
         self._write(lambda conn: conn.execute(delete(export_jobs).where(*_key(actor, job_id))))
         self._forget(job_id)
 
@@ -237,23 +300,31 @@ class BulkExports:
                 self._tasks.pop(task.job_id, None)
             return
         written: tuple[OutputFile, ...] | None = None
+        kept: tuple[OutputFile, ...] = ()
         error: str | None = None
         try:
             self._update(task, state=RUNNING)
-            gate = self._open_gate(task.actor, task.info)
-            written = self._write_files(task, _stream(gate, task.request, task.patients))
+            folder = self._folder(task.job_id)
+            self._root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            folder.mkdir(mode=0o700)
+            written = task.produce(JobFiles(self, task, folder))
+        except _Cancelled:
+            pass
+        except JobFailed as exc:
+            error, kept = exc.message, exc.kept
         except CareVaultError as exc:
             error = exc.message
         except _Stopped:
             error = "the server stopped before the export finished"
         except Exception as exc:
-            log.error("bulk export failed", extra={"job": task.job_id, "error": type(exc).__name__})
+            log.error("export job failed", extra={"job": task.job_id, "error": type(exc).__name__})
             error = "the export failed"
         if written is not None:
             self._finish(task, COMPLETED, written, None)
         elif not task.cancelled.is_set():
-            self._remove_files(task.job_id)
-            self._finish(task, FAILED, (), error)
+            if not kept:
+                self._remove_files(task.job_id)
+            self._finish(task, FAILED, kept, error)
         with self._lock:
             task.finished = True
             cancelled = task.cancelled.is_set()
@@ -262,43 +333,15 @@ class BulkExports:
             with self._lock:
                 self._tasks.pop(task.job_id, None)
 
-    def _write_files(self, task: _Task, stream: ExportStream) -> tuple[OutputFile, ...] | None:
-        """Seal each type's NDJSON into its file; None if the job was cancelled."""
-        folder = self._folder(task.job_id)
-        self._root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        folder.mkdir(mode=0o700)
-        writers: dict[str, SealedWriter] = {}
-        counts: dict[str, int] = {}
-        try:
-            for batch in stream:
-                if task.cancelled.is_set():
-                    return None
-                if self._stop.is_set():
-                    raise _Stopped
-                rtype = batch.resource_type
-                if rtype not in writers:
-                    name, tenant_id = f"{rtype}.ndjson", task.actor.tenant_id
-                    label = _label(task.job_id, name)
-                    writers[rtype] = SealedWriter(self._s.vault, tenant_id, folder / name, label)
-                writers[rtype].write(b"\n".join(batch.bodies) + b"\n")
-                counts[rtype] = counts.get(rtype, 0) + len(batch.bodies)
-                self._update(task, progress=sum(counts.values()))
-            for writer in writers.values():
-                writer.close()
-            writers.clear()
-        finally:
-            for writer in writers.values():
-                writer.abort()
-        return tuple(OutputFile(t, f"{t}.ndjson", n) for t, n in counts.items())
-
     def _finish(
         self, task: _Task, state: str, output: tuple[OutputFile, ...], error: str | None
     ) -> None:
         now = self._s.clock.now()
         listed = [
-            {"type": o.resource_type, "name": o.name, "count": o.count, "downloaded": False}
+            {"type": o.resource_type, "name": o.name, "count": o.count, "sha256": o.sha256,
+             "downloaded": False}
             for o in output
-        ]
+        ]  # fmt: skip
         self._update(
             task,
             state=state,
@@ -344,12 +387,12 @@ class BulkExports:
 
     # -- plumbing --------------------------------------------------------------------
 
-    def _row(self, actor: Actor, job_id: str) -> Row[Any]:
+    def _row(self, actor: Actor, job_id: str, levels: Collection[str]) -> Row[Any]:
         with self._s.reader.connect() as conn:
             row = conn.execute(select(export_jobs).where(*_key(actor, job_id))).one_or_none()
             conn.rollback()
-        # Someone else's job is answered exactly like one that does not exist.
-        if row is None or row.user_id != actor.user_id:
+        # Someone else's job (or a job of another kind) is answered like one that does not exist.
+        if row is None or row.user_id != actor.user_id or row.level not in levels:
             raise NotFound("no such export job")
         return row
 
@@ -379,6 +422,28 @@ def group_members(body: bytes | None) -> frozenset[str]:
     return frozenset(found)
 
 
+def _write_ndjson(files: JobFiles, stream: ExportStream) -> tuple[OutputFile, ...]:
+    """Seal each type's NDJSON into its file."""
+    writers: dict[str, SealedWriter] = {}
+    counts: dict[str, int] = {}
+    try:
+        for batch in stream:
+            files.check()
+            rtype = batch.resource_type
+            if rtype not in writers:
+                writers[rtype] = files.sealed(f"{rtype}.ndjson")
+            writers[rtype].write(b"\n".join(batch.bodies) + b"\n")
+            counts[rtype] = counts.get(rtype, 0) + len(batch.bodies)
+            files.progress(sum(counts.values()))
+        for writer in writers.values():
+            writer.close()
+        writers.clear()
+    finally:
+        for writer in writers.values():
+            writer.abort()
+    return tuple(OutputFile(t, f"{t}.ndjson", n) for t, n in counts.items())
+
+
 def _stream(gate: Gate, request: KickOff, patients: frozenset[str] | None) -> ExportStream:
     return gate.export(
         request.types,
@@ -401,9 +466,11 @@ def _outputs(row: Row[Any]) -> list[dict[str, Any]]:
 
 
 def _view(row: Row[Any]) -> JobView:
-    output = tuple(OutputFile(o["type"], o["name"], int(o["count"])) for o in _outputs(row))
+    output = tuple(OutputFile(o["type"], o["name"], int(o["count"]), o.get("sha256"))
+                   for o in _outputs(row))  # fmt: skip
     return JobView(
         row.job_id,
+        row.level,
         row.state,
         row.transaction_time,
         row.request_url,

@@ -27,7 +27,7 @@ from carevault.deid.fhir.job import (
     run_partition,
     unregister_runtime,
 )
-from carevault.deid.fhir.profile import Profile, load_profile
+from carevault.deid.fhir.profile import Profile, ProfileError, load_profile
 from carevault.deid.fhir.residual import ResidualScan
 from carevault.deid.fhir.writers import FORMATS, finalize, write_dictionary
 from carevault.deid.report import ExportReport, digests
@@ -44,6 +44,8 @@ PARTITION_PATIENTS = 25
 """Patients per partition: one gate export (a query per type) and one pass of the engine."""
 
 Progress = Callable[[int], None]
+STYLES = ("tag", "surrogate")
+"""How free-text PHI is replaced: a category tag, or a realistic surrogate."""
 
 
 class ResidualFound(Exception):
@@ -67,6 +69,8 @@ class ExportOptions:
     style: str = "tag"
     notes_model: Path | None = None
     """A trained notes model (`carevault deid train-notes`) the free-text scrubber adds."""
+    requested_by: str | None = None
+    """The user who asked (over HTTP), recorded with the release; None from the command line."""
 
 
 def tenant_policy(rt: Runtime) -> PrivacyPolicy:
@@ -75,14 +79,25 @@ def tenant_policy(rt: Runtime) -> PrivacyPolicy:
     return found if isinstance(found, PrivacyPolicy) else load_policy_profile("default")
 
 
-def export(rt: Runtime, options: ExportOptions, progress: Progress | None = None) -> ExportReport:
+def check_options(rt: Runtime, options: ExportOptions) -> tuple[Profile, dict[str, str]]:
+    """Refuse (Invalid, Forbidden) what cannot run before anything is read: the format, the
+    profile, the policy's word on the purpose, the notes model; the profile and free text."""
     if options.fmt not in FORMATS:
         raise Invalid(f"--format is one of {', '.join(FORMATS)}")
-    profile = load_profile(options.profile)
+    try:
+        profile = load_profile(options.profile)
+    except ProfileError as exc:
+        raise Invalid(str(exc)) from None
     if not tenant_policy(rt).allows_deidentified(options.purpose):
         raise Forbidden("the tenant's privacy policy does not allow de-identified data "
                         "for that purpose")  # fmt: skip
-    free_text = _free_text(options.notes_model)
+    if options.style not in STYLES:
+        raise Invalid(f"the free-text style is one of {', '.join(STYLES)}")
+    return profile, _free_text(options.notes_model)
+
+
+def export(rt: Runtime, options: ExportOptions, progress: Progress | None = None) -> ExportReport:
+    profile, free_text = check_options(rt, options)
     tenant = rt.identity.tenant_by_slug(options.tenant)
     if options.out.exists():
         raise Conflict("the output directory exists already; name a new one")
@@ -131,7 +146,8 @@ def export(rt: Runtime, options: ExportOptions, progress: Progress | None = None
             rt.gate_services, actor, kind="export", profile=_label(profile),
             purpose=options.purpose, project=options.project,
             detail={"patients": report.patients, "resources": report.resources,
-                    "counts": report.counts, "files": report.files, "format": options.fmt},
+                    "counts": report.counts, "files": report.files, "format": options.fmt,
+                    "requested_by": options.requested_by or actor.user_id},
         )  # fmt: skip
         report.status = "complete"
     except BaseException as exc:
