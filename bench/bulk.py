@@ -199,8 +199,8 @@ def export_cli(rt: Any, slug: str, out: Path) -> float:
 
 
 def export_bulk(rt: Any, gate: Any) -> float:
+    from carevault.audit.models import RequestInfo
     from carevault.privacy.bulk_jobs import KickOff
-    from carevault.privacy.gate import RequestInfo
 
     started = time.perf_counter()
     kick = KickOff(level="system", request_url="http://bench/fhir/$export")

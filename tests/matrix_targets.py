@@ -217,7 +217,7 @@ def link_representative(rt: Runtime, site: Site) -> bool:
     the relationships service (privacy/relationships.py) as the site's staff. False when the
     service is not there (yet): then the representative reaches no one."""
     try:
-        from carevault.privacy.break_glass import Who
+        from carevault.audit.models import RequestInfo
         from carevault.privacy.relationships import Representations
     except ImportError:
         return False
@@ -227,11 +227,11 @@ def link_representative(rt: Runtime, site: Site) -> bool:
     staff = rt.identity.authenticate(site.tokens["staff"])
     expires = (START_OF_WORLD + timedelta(days=365)).isoformat()
     made = service.record(
-        staff, Who(), representative_id=site.user_ids["representative"],
+        staff, RequestInfo(), representative_id=site.user_ids["representative"],
         patient_id=site.alice.patient_id, kind="authorized-agent",
         document_digest=hashlib.sha256(b"signed authorization").hexdigest(), expires_at=expires,
     )  # fmt: skip
-    service.verify(staff, Who(), made.representation_id, "signed-authorization")
+    service.verify(staff, RequestInfo(), made.representation_id, "signed-authorization")
     site.records["representation_id"] = made.representation_id
     return True
 

@@ -9,18 +9,17 @@ import orjson
 import yaml
 from sqlalchemy import select
 
-from carevault.audit.models import audit_entries
+from carevault.audit.models import RequestInfo, audit_entries
 from carevault.crypto.keystore import VENDOR_CHAIN
 from carevault.identity.models import Actor
 from carevault.messaging.models import notification_outbox
 from carevault.policy import PrivacyPolicy, parse_policy, policies_dir
-from carevault.privacy.break_glass import Who
 from carevault.rights.statements import RightsService
 from carevault.rights.wiring import hooks_for
 from carevault.runtime import Runtime
 from tests.conftest import Site
 
-WHO = Who("test-request")
+WHO = RequestInfo("test-request")
 CCPA = {"law": "ccpa", "deadline_days": 45, "extension_days": 45, "authorized_agent": True}
 
 

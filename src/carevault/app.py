@@ -14,8 +14,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from carevault import __version__
+from carevault.audit.models import RequestInfo
 from carevault.errors import CareVaultError
-from carevault.privacy.gate import RequestInfo
 from carevault.runtime import Runtime
 from carevault.web import outcome
 from carevault.web.access_api import router as access_router

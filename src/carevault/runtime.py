@@ -16,7 +16,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, select
 
 from carevault.audit.chain import Verification
-from carevault.audit.models import audit_heads
+from carevault.audit.models import RequestInfo, audit_heads
 from carevault.audit.recorder import AuditRecorder
 from carevault.clock import Clock, SystemClock
 from carevault.committer import GroupCommitter
@@ -36,7 +36,7 @@ from carevault.policy.versions import LivePolicy, PolicyTimeline
 from carevault.privacy.break_glass import BreakGlass
 from carevault.privacy.bulk_jobs import BulkExports
 from carevault.privacy.disclosure.desk import DisclosureDesk
-from carevault.privacy.gate import Gate, RequestInfo
+from carevault.privacy.gate import Gate
 from carevault.privacy.minimum_necessary import MinimumNecessary
 from carevault.privacy.oversight.background import Oversight
 from carevault.privacy.oversight.rules import VolumeRule

@@ -11,9 +11,9 @@ import orjson
 import pytest
 from sqlalchemy import select
 
+from carevault.audit.models import RequestInfo
 from carevault.crypto.keystore import VENDOR_CHAIN
 from carevault.identity.models import system_actor
-from carevault.privacy.break_glass import Who
 from carevault.rights import directions
 from carevault.rights.models import rights_requests
 from carevault.rights.wiring import rights_for
@@ -318,7 +318,7 @@ def test_ihr_health_a_verified_deletion_deletes_and_directs_the_service_provider
     assert {w["subject_ref"] for w in waiting} == {f"User/{north.tenant_id}/{staff}"}
     vendors = next(d["direction_id"] for d in waiting if d["recipient"] == "vendors")
     adapter = system_actor(VENDOR_CHAIN, "deletion directions adapter: vendors")
-    rights_for(dep.runtime).mark_direction(adapter, vendors, directions.SENT, Who())
+    rights_for(dep.runtime).mark_direction(adapter, vendors, directions.SENT, RequestInfo())
     assert {w["recipient"] for w in _directions(dep)} == set(expected) - {"vendors"}
     # and the answer says so, in writing, at the address the account had
     [sent] = outbox(dep.runtime, VENDOR_CHAIN, "rights-request-update")  # the kept address

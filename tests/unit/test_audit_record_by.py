@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from carevault.audit.models import Action, AuditRecord, Outcome
+from carevault.audit.models import Action, AuditRecord, Outcome, RequestInfo
 from carevault.identity.models import system_actor
 from carevault.identity.permissions import Purpose
-from carevault.privacy.gate import RequestInfo
 
 
 def test_by_takes_who_and_why_from_the_actor() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, RowMapping, or_, select
 
-from carevault.audit.models import Action, Origin, Outcome, audit_entries
+from carevault.audit.models import Action, Outcome, RequestInfo, audit_entries
 from carevault.audit.recorder import AuditRecorder
 from carevault.audit.reports import AuditReports, ReportFilter, conditions
 from carevault.clock import Clock
@@ -78,7 +78,9 @@ class AccessLog:
         # Reuse the report service's refusal and read auditing.
         self._reports = AuditReports(reader, committer, recorder, clock)
 
-    def patients_for(self, actor: Actor, origin: Origin, patient: str | None) -> frozenset[str]:
+    def patients_for(
+        self, actor: Actor, origin: RequestInfo, patient: str | None
+    ) -> frozenset[str]:
         """The patients whose log this actor may read (one, if asked for one)."""
         if actor.role not in COMPARTMENT_ROLES:
             self._reports.refuse(actor, origin, Outcome.DENIED, 403, "access log: not a patient")
@@ -94,7 +96,7 @@ class AccessLog:
     def rows(
         self,
         actor: Actor,
-        origin: Origin,
+        origin: RequestInfo,
         patients: frozenset[str],
         flt: ReportFilter,
         count: int,
@@ -119,7 +121,7 @@ class AccessLog:
     def page(
         self,
         actor: Actor,
-        origin: Origin,
+        origin: RequestInfo,
         patient: str | None,
         count: int,
         before: int | None,

@@ -87,15 +87,13 @@ class Doer(Protocol):
     def purpose(self) -> StrEnum: ...
 
 
-class Origin(Protocol):
-    """Where a request came from: `privacy.gate.RequestInfo` and `break_glass.Who` have it."""
+@dataclass(frozen=True)
+class RequestInfo:
+    """Where a request came from (web/fhir_api/deps.request_info), for its audit entry."""
 
-    @property
-    def request_id(self) -> str | None: ...
-    @property
-    def source_ip(self) -> str | None: ...
-    @property
-    def user_agent(self) -> str | None: ...
+    request_id: str | None = None
+    source_ip: str | None = None
+    user_agent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,7 +128,7 @@ class AuditRecord:
         resource_type: str | None = None,
         resource_ids: tuple[str, ...] = (),
         patient_ids: tuple[str, ...] = (),
-        origin: Origin | None = None,
+        origin: RequestInfo | None = None,
         detail: str | None = None,
     ) -> AuditRecord:
         """What ``actor`` did, under the purpose they act for (and, for a request, where it

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Connection, Engine, RowMapping, select
 
-from carevault.audit.models import Action, AuditRecord, Origin, Outcome, audit_entries
+from carevault.audit.models import Action, AuditRecord, Outcome, RequestInfo, audit_entries
 from carevault.audit.recorder import AuditRecorder
 from carevault.clock import Clock, isoformat
 from carevault.committer import GroupCommitter
@@ -160,7 +160,7 @@ class AuditReports:
         self._clock = clock
 
     def page(
-        self, actor: Actor, origin: Origin, flt: ReportFilter, count: int, before: int | None
+        self, actor: Actor, origin: RequestInfo, flt: ReportFilter, count: int, before: int | None
     ) -> ReportPage:
         self.require(actor, origin, Permission.AUDIT_LOG_READ, "audit report")
         if not 1 <= count <= MAX_COUNT:
@@ -174,7 +174,7 @@ class AuditReports:
         next_before = int(rows[-1]["seq"]) if more and rows else None
         return ReportPage(rows, next_before, isoformat(self._clock.now()), flt)
 
-    def export(self, actor: Actor, origin: Origin, flt: ReportFilter, kind: str) -> ReportPage:
+    def export(self, actor: Actor, origin: RequestInfo, flt: ReportFilter, kind: str) -> ReportPage:
         """Every matching entry (at most EXPORT_MAX), for a CSV or PDF file."""
         self.require(actor, origin, Permission.AUDIT_LOG_READ, f"audit {kind} export")
         with self._reader.connect() as conn:
@@ -187,16 +187,23 @@ class AuditReports:
 
     # -- permission and the audit of reading the audit --------------------------
 
-    def require(self, actor: Actor, origin: Origin, permission: Permission, what: str) -> None:
+    def require(self, actor: Actor, origin: RequestInfo, permission: Permission, what: str) -> None:
         if not has_permission(actor, permission):
             self.refuse(actor, origin, Outcome.DENIED, 403, f"{what}: {permission} required")
             raise Forbidden(f"{what} needs the {permission} permission")
 
-    def refuse(self, actor: Actor, origin: Origin, outcome: Outcome, status: int, why: str) -> None:
+    def refuse(
+        self, actor: Actor, origin: RequestInfo, outcome: Outcome, status: int, why: str
+    ) -> None:
         self.record(actor, origin, outcome, status, (), (), why)
 
     def _audit_read(
-        self, actor: Actor, origin: Origin, flt: ReportFilter, rows: Sequence[RowMapping], what: str
+        self,
+        actor: Actor,
+        origin: RequestInfo,
+        flt: ReportFilter,
+        rows: Sequence[RowMapping],
+        what: str,
     ) -> None:
         seqs = tuple(str(r["seq"]) for r in rows)
         patients = (flt.patient_id,) if flt.patient_id else ()
@@ -206,7 +213,7 @@ class AuditReports:
     def record(
         self,
         actor: Actor,
-        origin: Origin,
+        origin: RequestInfo,
         outcome: Outcome,
         status: int,
         seqs: tuple[str, ...],

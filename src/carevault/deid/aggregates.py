@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import orjson
 
-from carevault.audit.models import Action
+from carevault.audit.models import Action, RequestInfo
 from carevault.clock import isoformat
 from carevault.deid.fhir.strategies.birth_date import age_on
 from carevault.errors import Forbidden, Invalid
@@ -26,7 +26,6 @@ from carevault.identity.permissions import Purpose
 from carevault.policy import PrivacyPolicy
 from carevault.privacy.deid_cohort import patient_partitions
 from carevault.privacy.deid_release import record_release
-from carevault.privacy.gate import RequestInfo
 from carevault.runtime import Runtime
 
 AGGREGATE_REASON = "de-identified aggregate"

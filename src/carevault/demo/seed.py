@@ -26,6 +26,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from carevault.audit.models import RequestInfo
 from carevault.demo.generator import (
     DEFAULT_PATIENTS_PER_TENANT,
     DEFAULT_SEED,
@@ -39,7 +40,7 @@ from carevault.errors import NotFound
 from carevault.identity.models import system_actor
 from carevault.identity.permissions import Role
 from carevault.identity.service import Tenant
-from carevault.privacy.gate import Gate, RequestInfo
+from carevault.privacy.gate import Gate
 from carevault.runtime import Runtime
 
 SEED_REASON = "demo seed"

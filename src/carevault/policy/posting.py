@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, func, insert, select
 
-from carevault.audit.models import Action, AuditRecord, Origin, Outcome
+from carevault.audit.models import Action, AuditRecord, Outcome, RequestInfo
 from carevault.audit.recorder import AuditRecorder
 from carevault.clock import Clock, isoformat
 from carevault.committer import GroupCommitter
@@ -87,7 +87,7 @@ class PolicyPosts:
     # -- posting -----------------------------------------------------------------------
 
     def post(
-        self, actor: Actor, text: str, source: str, who: Origin | None = None
+        self, actor: Actor, text: str, source: str, who: RequestInfo | None = None
     ) -> PolicyVersion:
         """Check, store and announce a new version; a refusal stores nothing and is audited."""
         try:
@@ -132,7 +132,7 @@ class PolicyPosts:
 
     # -- reading -----------------------------------------------------------------------
 
-    def listed(self, actor: Actor, who: Origin | None = None) -> list[VersionView]:
+    def listed(self, actor: Actor, who: RequestInfo | None = None) -> list[VersionView]:
         """Every version, oldest first, with its state now; the listing is audited."""
         if actor.role is not None and actor.role not in READERS:
             exc = Forbidden("your role does not allow this")
@@ -176,7 +176,12 @@ class PolicyPosts:
     # -- audit -------------------------------------------------------------------------
 
     def _entry(
-        self, actor: Actor, who: Origin | None, now: datetime, ids: tuple[str, ...], detail: str
+        self,
+        actor: Actor,
+        who: RequestInfo | None,
+        now: datetime,
+        ids: tuple[str, ...],
+        detail: str,
     ) -> AuditRecord:
         return AuditRecord.by(
             actor,
@@ -188,7 +193,9 @@ class PolicyPosts:
             detail=detail,
         )
 
-    def refused(self, actor: Actor, who: Origin | None, exc: CareVaultError, detail: str) -> None:
+    def refused(
+        self, actor: Actor, who: RequestInfo | None, exc: CareVaultError, detail: str
+    ) -> None:
         """A refusal, in the actor's own chain, in a transaction of its own (nothing else was
         written); the web face calls it for a body it cannot read."""
         outcome = Outcome.DENIED if exc.status in (401, 403) else Outcome.INVALID

@@ -9,13 +9,13 @@ from typing import Annotated
 
 import typer
 
+from carevault.audit.models import RequestInfo
 from carevault.identity.models import Actor, system_actor
-from carevault.privacy.break_glass import Who
 from carevault.runtime import Runtime
 
 Opened = Callable[[], AbstractContextManager[Runtime]]
 _TENANT = Annotated[str, typer.Option(help="Tenant slug")]
-_CLI = Who(request_id="cli")
+_CLI = RequestInfo(request_id="cli")
 
 
 def _actor(rt: Runtime, slug: str) -> Actor:

@@ -22,12 +22,12 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
-from carevault.audit.models import Action, AuditRecord
+from carevault.audit.models import Action, AuditRecord, RequestInfo
 from carevault.errors import Conflict, Forbidden, Unprocessable
 from carevault.identity.models import Actor
 from carevault.identity.permissions import Role
 from carevault.privacy.access_models import representations
-from carevault.privacy.break_glass import AuditedService, Who
+from carevault.privacy.break_glass import AuditedService
 from carevault.privacy.disclosure import consent_terms
 from carevault.privacy.disclosure.facts import Recipient
 from carevault.privacy.disclosure.models import authorization_documents
@@ -47,7 +47,9 @@ class Authorizations(AuditedService):
         super().__init__(services)
         self._gate = gate
 
-    def sign(self, actor: Actor, who: Who, consent_id: str, step_up: Callable[[], None]) -> Version:
+    def sign(
+        self, actor: Actor, who: RequestInfo, consent_id: str, step_up: Callable[[], None]
+    ) -> Version:
         """Sign a proposed authorization; `step_up` re-authenticates the signer (password and
         second factor) and raises if that fails."""
         refusal = self._refusal(consent_id, "authorization signing refused")
@@ -117,15 +119,15 @@ class Authorizations(AuditedService):
 
         return self._run(actor, who, refusal, check, job)
 
-    def revoke(self, actor: Actor, who: Who, consent_id: str) -> Version:
+    def revoke(self, actor: Actor, who: RequestInfo, consent_id: str) -> Version:
         """Revoke a signed authorization now: no disclosure rests on it from this instant."""
         return self._end(actor, who, consent_id, consent_terms.REVOKED_AT)
 
-    def expiry_event_occurred(self, actor: Actor, who: Who, consent_id: str) -> Version:
+    def expiry_event_occurred(self, actor: Actor, who: RequestInfo, consent_id: str) -> Version:
         """Record that the event the authorization expires on has happened: it ends now."""
         return self._end(actor, who, consent_id, consent_terms.EVENT_OCCURRED_AT)
 
-    def _end(self, actor: Actor, who: Who, consent_id: str, how: str) -> Version:
+    def _end(self, actor: Actor, who: RequestInfo, consent_id: str, how: str) -> Version:
         revoking = how == consent_terms.REVOKED_AT
         what = "revocation" if revoking else "expiry event"
         refusal = self._refusal(consent_id, f"authorization {what} refused")

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from sqlalchemy import Connection, and_, func, insert, select, update
 
-from carevault.audit.models import Action, AuditRecord, Outcome, audit_entries
+from carevault.audit.models import Action, AuditRecord, Outcome, RequestInfo, audit_entries
 from carevault.clock import isoformat
 from carevault.errors import CareVaultError, Conflict, Forbidden, Invalid, NotFound
 from carevault.identity.models import Actor, users
@@ -61,15 +61,6 @@ class ReviewItem:
     reviewed_by: str | None
 
 
-@dataclass(frozen=True)
-class Who:
-    """Where a request came from, for its audit entry."""
-
-    request_id: str | None = None
-    source_ip: str | None = None
-    user_agent: str | None = None
-
-
 class AuditedService:
     """Shared by the access services: a change and its entry commit together; a refusal is
     audited in a transaction of its own after the rollback."""
@@ -80,7 +71,7 @@ class AuditedService:
     def _now(self) -> str:
         return isoformat(self._s.clock.now())
 
-    def _entry(self, actor: Actor, who: Who, **fields: object) -> AuditRecord:
+    def _entry(self, actor: Actor, who: RequestInfo, **fields: object) -> AuditRecord:
         values: dict[str, object] = {
             "recorded_at": self._now(), "actor_id": actor.user_id, "actor_role": actor.kind,
             "action": Action.ADMIN, "outcome": Outcome.SUCCESS, "status": 200,
@@ -92,7 +83,7 @@ class AuditedService:
     def _run(
         self,
         actor: Actor,
-        who: Who,
+        who: RequestInfo,
         refusal: dict[str, object],
         check: Callable[[], None],
         job: Callable[[Connection], tuple[T, AuditRecord]],
@@ -106,7 +97,7 @@ class AuditedService:
             raise
 
     def _refused(
-        self, actor: Actor, who: Who, exc: CareVaultError, fields: dict[str, object]
+        self, actor: Actor, who: RequestInfo, exc: CareVaultError, fields: dict[str, object]
     ) -> None:
         detail = f"{fields.pop('detail', '')}; {type(exc).__name__}".lstrip("; ")
         record = self._entry(
@@ -116,7 +107,7 @@ class AuditedService:
         self._s.audit.commit(self._s.committer, actor.tenant_id, record)
 
     def audit_refusal(
-        self, actor: Actor, who: Who, exc: CareVaultError, resource_type: str, detail: str
+        self, actor: Actor, who: RequestInfo, exc: CareVaultError, resource_type: str, detail: str
     ) -> None:
         """For faces that refuse input (a malformed body) once the actor is known."""
         self._refused(actor, who, exc, {"resource_type": resource_type, "detail": detail})
@@ -161,7 +152,7 @@ class BreakGlass(AuditedService):
         except Exception:  # a shredded key: the reason is gone, the grant stays
             return None
 
-    def open(self, actor: Actor, patient_id: object, reason: object, who: Who) -> Grant:
+    def open(self, actor: Actor, patient_id: object, reason: object, who: RequestInfo) -> Grant:
         """Open a 60-minute ETREAT grant for one patient, and alert the privacy officer."""
         grant_id = str(uuid.uuid4())
         pid = patient_id if isinstance(patient_id, str) and valid_id(patient_id) else None
@@ -213,7 +204,9 @@ class BreakGlass(AuditedService):
 
         return self._run(actor, who, refusal, check, job)
 
-    def report(self, actor: Actor, who: Who, *, include_reviewed: bool = False) -> list[ReviewItem]:
+    def report(
+        self, actor: Actor, who: RequestInfo, *, include_reviewed: bool = False
+    ) -> list[ReviewItem]:
         """Every grant nobody has reviewed yet (or all), oldest first; the read is audited."""
         try:
             self._require(actor, Permission.PRIVACY_BREAK_GLASS_REVIEW)
@@ -254,7 +247,7 @@ class BreakGlass(AuditedService):
         self._s.audit.commit(self._s.committer, actor.tenant_id, record)
         return items
 
-    def review(self, actor: Actor, grant_id: str, note: object, who: Who) -> None:
+    def review(self, actor: Actor, grant_id: str, note: object, who: RequestInfo) -> None:
         """Mark a grant reviewed, with a note (sealed): it leaves the review report."""
         refusal: dict[str, object] = {
             "resource_type": "BreakGlassGrant", "resource_ids": (grant_id,),
@@ -289,7 +282,7 @@ class BreakGlass(AuditedService):
 
         self._run(actor, who, refusal, check, job)
 
-    def name_user(self, actor: Actor, user_id: str, allowed: object, who: Who) -> None:
+    def name_user(self, actor: Actor, user_id: str, allowed: object, who: RequestInfo) -> None:
         """Name (or un-name) a workforce user as one who may break the glass."""
         refusal: dict[str, object] = {
             "resource_type": "User", "resource_ids": (user_id,),

@@ -30,12 +30,13 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Row, delete, insert, select, update
 
+from carevault.audit.models import RequestInfo
 from carevault.clock import isoformat
 from carevault.errors import CareVaultError, Invalid, NotFound
 from carevault.identity.models import Actor
 from carevault.privacy.export_models import export_jobs
 from carevault.privacy.exporter import ExportStream
-from carevault.privacy.gate import Gate, RequestInfo
+from carevault.privacy.gate import Gate
 from carevault.privacy.sealed_files import BrokenFile, SealedWriter, read_sealed
 from carevault.privacy.services import GateServices
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
-from carevault.audit.models import Action, AuditRecord, Outcome
+from carevault.audit.models import Action, AuditRecord, Outcome, RequestInfo
 from carevault.clock import isoformat
 from carevault.errors import CareVaultError, Forbidden, Gone, NotFound
 from carevault.identity.models import Actor
@@ -48,13 +48,6 @@ log = logging.getLogger("carevault.gate")
 
 ResourceView = Version
 """What leaves the gate: one version, decrypted and cut to the minimum necessary."""
-
-
-@dataclass(frozen=True)
-class RequestInfo:
-    request_id: str | None = None
-    source_ip: str | None = None
-    user_agent: str | None = None
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Row, and_, insert, select, update
 
-from carevault.audit.models import AuditRecord
+from carevault.audit.models import AuditRecord, RequestInfo
 from carevault.clock import isoformat
 from carevault.errors import CareVaultError, Conflict, Invalid, NotFound, Unprocessable
 from carevault.identity.models import Actor, system_actor, users
@@ -33,7 +33,7 @@ from carevault.privacy.access_models import (
     RepresentationKind,
     representations,
 )
-from carevault.privacy.break_glass import AuditedService, Who, check_patient_id, patient_exists
+from carevault.privacy.break_glass import AuditedService, check_patient_id, patient_exists
 from carevault.privacy.decisions import WORKFORCE
 from carevault.privacy.services import GateServices
 from carevault.records.models import resources
@@ -127,7 +127,7 @@ class Representations(AuditedService):
     def record(
         self,
         actor: Actor,
-        who: Who,
+        who: RequestInfo,
         *,
         representative_id: object,
         patient_id: object,
@@ -211,7 +211,7 @@ class Representations(AuditedService):
         return self._run(actor, who, self._refusal((), pid, "representation refused"), check, job)
 
     def verify(
-        self, actor: Actor, who: Who, representation_id: str, method: object
+        self, actor: Actor, who: RequestInfo, representation_id: str, method: object
     ) -> Representation:
         """Verify a recorded relationship; a parent's or guardian's reach ends at 18."""
         found = self._get(actor, representation_id)
@@ -254,7 +254,7 @@ class Representations(AuditedService):
 
         return self._run(actor, who, refusal, check, job)
 
-    def revoke(self, actor: Actor, who: Who, representation_id: str) -> Representation:
+    def revoke(self, actor: Actor, who: RequestInfo, representation_id: str) -> Representation:
         """End a relationship at once."""
         found = self._get(actor, representation_id)
         refusal = self._refusal((representation_id,), found.patient_id if found else None,
@@ -283,7 +283,7 @@ class Representations(AuditedService):
 
         return self._run(actor, who, refusal, check, job)
 
-    def list(self, actor: Actor, who: Who) -> list[Representation]:
+    def list(self, actor: Actor, who: RequestInfo) -> list[Representation]:
         """The tenant's relationships (ids, kinds, instants; no PHI); the read is audited."""
         try:
             self._require(actor, Permission.ACCESS_REPRESENTATION_MANAGE)
@@ -307,7 +307,7 @@ class Representations(AuditedService):
         return found
 
     def link_practitioner(
-        self, actor: Actor, who: Who, user_id: str, practitioner_id: object
+        self, actor: Actor, who: RequestInfo, user_id: str, practitioner_id: object
     ) -> None:
         """Say which Practitioner resource a workforce user is (None to unlink)."""
         refusal: dict[str, object] = {"resource_type": "User", "resource_ids": (user_id,),

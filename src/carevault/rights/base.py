@@ -11,13 +11,12 @@ from typing import Any, TypeVar
 import orjson
 from sqlalchemy import Connection
 
-from carevault.audit.models import Action, AuditRecord, Outcome
+from carevault.audit.models import Action, AuditRecord, Outcome, RequestInfo
 from carevault.clock import isoformat
 from carevault.crypto.keystore import VENDOR_CHAIN
 from carevault.crypto.vault import patient_key_name
 from carevault.errors import CareVaultError
 from carevault.identity.models import Actor
-from carevault.privacy.break_glass import Who
 from carevault.privacy.gate_hooks import refusal_outcome
 from carevault.privacy.services import GateServices
 
@@ -33,7 +32,7 @@ class RightsBase:
     def now(self) -> str:
         return isoformat(self._s.clock.now())
 
-    def entry(self, actor: Actor | None, who: Who, **fields: Any) -> AuditRecord:
+    def entry(self, actor: Actor | None, who: RequestInfo, **fields: Any) -> AuditRecord:
         values: dict[str, Any] = {
             "recorded_at": self.now(),
             "actor_id": actor.user_id if actor else "anonymous",
@@ -56,7 +55,7 @@ class RightsBase:
         self,
         chain: str,
         actor: Actor | None,
-        who: Who,
+        who: RequestInfo,
         refusal: dict[str, Any],
         check: Callable[[], None],
         job: Callable[[Connection], tuple[T, AuditRecord]],
@@ -71,7 +70,12 @@ class RightsBase:
             raise
 
     def refused(
-        self, chain: str, actor: Actor | None, who: Who, exc: CareVaultError, fields: dict[str, Any]
+        self,
+        chain: str,
+        actor: Actor | None,
+        who: RequestInfo,
+        exc: CareVaultError,
+        fields: dict[str, Any],
     ) -> None:
         fields = dict(fields)
         detail = f"{fields.pop('detail', 'rights request refused')}; {type(exc).__name__}"

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from carevault.audit.models import RequestInfo
 from carevault.crypto.keystore import VENDOR_CHAIN
 from carevault.identity.models import system_actor
 from carevault.identity.permissions import Purpose
-from carevault.privacy.break_glass import Who
 from carevault.rights.wiring import rights_for
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def register(app: typer.Typer, opened: Opener) -> None:
                 VENDOR_CHAIN if tenant == "vendor" else rt.identity.tenant_by_slug(tenant).tenant_id
             )
             actor = system_actor(tenant_id, "requests list (command line)", Purpose.HCOMPL)
-            items = rights_for(rt).queue(actor, due_before, Who())
+            items = rights_for(rt).queue(actor, due_before, RequestInfo())
         console = Console()
         if not items:
             console.print("no open requests")
@@ -67,7 +67,7 @@ def register(app: typer.Typer, opened: Opener) -> None:
         """Deletion directions still to be sent to service providers, oldest first."""
         with opened() as rt:
             actor = system_actor(VENDOR_CHAIN, "requests directions (command line)")
-            found = rights_for(rt).pending_directions(actor, recipient, Who())
+            found = rights_for(rt).pending_directions(actor, recipient, RequestInfo())
         console = Console()
         if not found:
             console.print("no deletion directions to send")
@@ -87,5 +87,5 @@ def register(app: typer.Typer, opened: Opener) -> None:
         """Record that a direction was sent, or that the provider confirmed the deletion."""
         with opened() as rt:
             actor = system_actor(VENDOR_CHAIN, "requests direction (command line)")
-            rights_for(rt).mark_direction(actor, direction_id, state, Who())
+            rights_for(rt).mark_direction(actor, direction_id, state, RequestInfo())
         Console().print(f"direction {direction_id}: {state}", highlight=False)

@@ -11,12 +11,11 @@ from typing import Any
 from sqlalchemy import Connection, insert
 
 from carevault.audit.models import Action as AuditAction
-from carevault.audit.models import AuditRecord
+from carevault.audit.models import AuditRecord, RequestInfo
 from carevault.crypto.keystore import VENDOR_CHAIN
 from carevault.errors import CareVaultError, Forbidden, Invalid, NotFound
 from carevault.identity.models import Actor
 from carevault.messaging.outbox import keep_address
-from carevault.privacy.break_glass import Who
 from carevault.rights import addresses, directions, notices
 from carevault.rights.cases import officer_chain
 from carevault.rights.models import RequestView, rights_email_checks
@@ -24,7 +23,7 @@ from carevault.rights.workflow import Workflow
 
 
 class AddressRequests(Workflow):
-    def send_email_check(self, body: object, who: Who) -> dict[str, str]:
+    def send_email_check(self, body: object, who: RequestInfo) -> dict[str, str]:
         """Send a one-use token to the address given; the answer is the check's id and when
         it lapses (never whether we know the address)."""
         refusal: dict[str, Any] = {
@@ -60,7 +59,7 @@ class AddressRequests(Workflow):
 
         return self.run(VENDOR_CHAIN, None, who, refusal, check, job)
 
-    def get_by_link(self, request_id: str, token: object, who: Who) -> RequestView:
+    def get_by_link(self, request_id: str, token: object, who: RequestInfo) -> RequestView:
         """The case of a requester with no account, opened by its notices' link."""
         fields = self._link_fields(request_id, "rights request read by link")
         try:
@@ -75,7 +74,7 @@ class AddressRequests(Workflow):
         return view
 
     def copy_by_link(
-        self, request_id: str, token: object, form: str, who: Who
+        self, request_id: str, token: object, form: str, who: RequestInfo
     ) -> tuple[str, bytes]:
         fields = self._link_fields(request_id, f"rights copy downloaded by link: {form[:16]}")
         try:
@@ -108,7 +107,7 @@ class AddressRequests(Workflow):
     # -- the deletion directions, for the adapters that carry them to each provider -----
 
     def pending_directions(
-        self, actor: Actor, recipient: str | None, who: Who
+        self, actor: Actor, recipient: str | None, who: RequestInfo
     ) -> list[dict[str, Any]]:
         """What is still to be sent (the vendor's operators, or a named system actor)."""
         fields: dict[str, Any] = {
@@ -129,7 +128,7 @@ class AddressRequests(Workflow):
         self._s.audit.commit(self._s.committer, VENDOR_CHAIN, self.entry(actor, who, **fields))
         return found
 
-    def mark_direction(self, actor: Actor, direction_id: str, state: str, who: Who) -> None:
+    def mark_direction(self, actor: Actor, direction_id: str, state: str, who: RequestInfo) -> None:
         """An adapter's report: the direction was sent, or the provider confirmed deletion."""
         refusal: dict[str, Any] = {
             "resource_type": "DeletionDirection",

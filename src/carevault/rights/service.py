@@ -16,14 +16,13 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from carevault.audit.models import Action as AuditAction
-from carevault.audit.models import AuditRecord
+from carevault.audit.models import AuditRecord, RequestInfo
 from carevault.clock import isoformat
 from carevault.crypto.keystore import VENDOR_CHAIN
 from carevault.errors import CareVaultError, Conflict, Forbidden, Invalid, Unprocessable
 from carevault.identity.models import Actor, tenants
 from carevault.messaging.outbox import keep_address
 from carevault.policy import PrivacyPolicy
-from carevault.privacy.break_glass import Who
 from carevault.privacy.gate import Gate
 from carevault.privacy.services import GateServices
 from carevault.rights import addresses, intake, notices, verification
@@ -78,7 +77,9 @@ class RightsCore(Cases):
 
     # -- intake -------------------------------------------------------------------
 
-    def receive(self, actor: Actor | None, body: object, who: Who) -> tuple[RequestView, Route]:
+    def receive(
+        self, actor: Actor | None, body: object, who: RequestInfo
+    ) -> tuple[RequestView, Route]:
         """Route, verify and open a case; the answer names the rulebook and who decides."""
         request_id = str(uuid.uuid4())
         facts: dict[str, Any] = {}
@@ -192,7 +193,7 @@ class RightsCore(Cases):
         self,
         chain: Callable[[], str],
         actor: Actor | None,
-        who: Who,
+        who: RequestInfo,
         refusal: dict[str, Any],
         check: Callable[[], None],
         job: Callable[[Connection], tuple[RequestView, AuditRecord]],
@@ -268,7 +269,7 @@ class RightsCore(Cases):
 
     # -- the requester's view, the officer's queue ---------------------------------------
 
-    def get(self, actor: Actor, request_id: str, who: Who) -> RequestView:
+    def get(self, actor: Actor, request_id: str, who: RequestInfo) -> RequestView:
         """The requester's case, or (for the officer) any case of their queue; audited."""
         fields: dict[str, Any] = {
             "action": AuditAction.READ,
@@ -290,7 +291,7 @@ class RightsCore(Cases):
         self._s.audit.commit(self._s.committer, row.tenant_id, self.entry(actor, who, **fields))
         return view
 
-    def queue(self, actor: Actor, due_before: str | None, who: Who) -> list[QueueItem]:
+    def queue(self, actor: Actor, due_before: str | None, who: RequestInfo) -> list[QueueItem]:
         """Open cases, soonest due first; `late` when the clock has passed the due date."""
         fields: dict[str, Any] = {"action": AuditAction.SEARCH, "detail": "rights queue"}
         try:
@@ -328,7 +329,9 @@ class RightsCore(Cases):
 
     # -- the one extension -----------------------------------------------------------------
 
-    def extend(self, actor: Actor, request_id: str, reason: object, who: Who) -> RequestView:
+    def extend(
+        self, actor: Actor, request_id: str, reason: object, who: RequestInfo
+    ) -> RequestView:
         """One extension, taken before the deadline, with a written reason sent to the requester."""
         refusal: dict[str, Any] = {"resource_ids": (request_id,), "detail": "extension refused"}
         facts: dict[str, Any] = {}

@@ -13,10 +13,9 @@ import orjson
 from sqlalchemy import Connection, insert, select
 
 from carevault.audit.models import Action as AuditAction
-from carevault.audit.models import AuditRecord
+from carevault.audit.models import AuditRecord, RequestInfo
 from carevault.errors import CareVaultError, Conflict
 from carevault.identity.models import Actor
-from carevault.privacy.break_glass import Who
 from carevault.rights import intake
 from carevault.rights.cases import officer_chain
 from carevault.rights.models import (
@@ -36,16 +35,18 @@ AMENDMENT = "hipaa-amendment"
 
 
 class RightsService(AddressRequests):
-    def file_statement(self, actor: Actor, request_id: str, text: object, who: Who) -> RequestView:
+    def file_statement(
+        self, actor: Actor, request_id: str, text: object, who: RequestInfo
+    ) -> RequestView:
         """The individual's statement of disagreement with a denied amendment."""
         return self._statement(actor, request_id, text, who, StatementKind.DISAGREEMENT)
 
-    def rebut(self, actor: Actor, request_id: str, text: object, who: Who) -> RequestView:
+    def rebut(self, actor: Actor, request_id: str, text: object, who: RequestInfo) -> RequestView:
         """The practice's rebuttal of a statement of disagreement; a copy goes to the patient."""
         return self._statement(actor, request_id, text, who, StatementKind.REBUTTAL)
 
     def _statement(
-        self, actor: Actor, request_id: str, text: object, who: Who, kind: StatementKind
+        self, actor: Actor, request_id: str, text: object, who: RequestInfo, kind: StatementKind
     ) -> RequestView:
         refusal: dict[str, Any] = {
             "resource_ids": (request_id,),
@@ -197,7 +198,7 @@ class RightsService(AddressRequests):
             f"Denied on {str(row.decided_at)[:10]} ({basis}).\n{text or ''}"
         ).strip()
 
-    def copy(self, actor: Actor, request_id: str, form: str, who: Who) -> tuple[str, bytes]:
+    def copy(self, actor: Actor, request_id: str, form: str, who: RequestInfo) -> tuple[str, bytes]:
         """The requester's copy, opened for them; the download is audited."""
         fields: dict[str, Any] = {
             "action": AuditAction.READ,

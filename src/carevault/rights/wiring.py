@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
+from carevault.audit.models import RequestInfo
 from carevault.identity.models import Actor, system_actor
 from carevault.identity.permissions import Purpose
 from carevault.messaging.preferences import Preferences
 from carevault.policy import PrivacyPolicy, load_profile
-from carevault.privacy.break_glass import Who
 from carevault.privacy.disclosure.accounting import Accounting
 from carevault.privacy.disclosure.accounting_forms import to_json
 from carevault.privacy.disclosure.checkers import DESIGNEE_PURPOSE
@@ -55,7 +55,7 @@ def hooks_for(runtime: Runtime) -> Hooks:
             recipient: str,
             refs: tuple[str, ...],
             request_id: str,
-            who: Who,
+            who: RequestInfo,
         ) -> str:
             actor = system_actor(tenant_id, f"rights: copy to designee, request {request_id}")
             req = DisclosureRequest(
@@ -69,7 +69,7 @@ def hooks_for(runtime: Runtime) -> Hooks:
 
     accounting = Accounting(runtime.gate_services, lambda: policy_of(runtime))
 
-    def report(actor: Actor, patient_id: str, who: Who) -> dict[str, Any]:
+    def report(actor: Actor, patient_id: str, who: RequestInfo) -> dict[str, Any]:
         return to_json(accounting.report(actor, patient_id, who, "json"))
 
     return Hooks(
@@ -87,7 +87,7 @@ def _opt_out(runtime: Runtime) -> OptOut:
         runtime.reader, runtime.committer, runtime.vault, runtime.clock, runtime.audit
     )
 
-    def opt_out(tenant_id: str, user_id: str, request_id: str, who: Who) -> dict[str, Any]:
+    def opt_out(tenant_id: str, user_id: str, request_id: str, who: RequestInfo) -> dict[str, Any]:
         holder = Actor(tenant_id, user_id, None, Purpose.HOPERAT, frozenset())
         view = preferences.update(holder, marketing=False, service=None)
         return {"marketing": "on" if view.marketing else "stopped"}
@@ -106,7 +106,7 @@ def _deletion(runtime: Runtime) -> Deletion | None:
     retention = Retention.from_runtime(runtime)
 
     def delete(
-        actor: Actor, tenant_id: str, user_id: str, request_id: str, who: Who
+        actor: Actor, tenant_id: str, user_id: str, request_id: str, who: RequestInfo
     ) -> dict[str, Any]:
         system = system_actor(tenant_id, f"rights: account closure, request {request_id}")
         kept = retention.inactivate_account(system, user_id)

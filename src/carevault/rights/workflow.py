@@ -12,10 +12,9 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Row, insert, update
 
-from carevault.audit.models import AuditRecord
+from carevault.audit.models import AuditRecord, RequestInfo
 from carevault.errors import CareVaultError, Conflict, Invalid
 from carevault.identity.models import Actor, system_actor
-from carevault.privacy.break_glass import Who
 from carevault.rights import (
     amendment,
     ccpa,
@@ -47,13 +46,13 @@ DELETIONS = ("ccpa-delete", *POLICY_CLOSURES)
 the vendor's own data at once and directs the service providers (erasure.py, directions.py);
 the policies' own closures inactivate the account through the deletion hook, its data kept
 only for the policy's `account` period."""
-Designee = Callable[[str, str, str, tuple[str, ...], str, Who], str]
+Designee = Callable[[str, str, str, tuple[str, ...], str, RequestInfo], str]
 """(tenant, patient, designee ref, resource refs, request id, who) → the disclosure id."""
-Accounting = Callable[[Actor, str, Who], dict[str, Any]]
+Accounting = Callable[[Actor, str, RequestInfo], dict[str, Any]]
 """(the officer, patient, who) → the accounting report as JSON."""
-Deletion = Callable[[Actor, str, str, str, Who], dict[str, Any]]
+Deletion = Callable[[Actor, str, str, str, RequestInfo], dict[str, Any]]
 """(the officer, subject tenant, subject user, request id, who) → what was deleted and kept."""
-OptOut = Callable[[str, str, str, Who], dict[str, Any]]
+OptOut = Callable[[str, str, str, RequestInfo], dict[str, Any]]
 """(subject tenant, subject user, request id, who) → what stopped (marketing to the account)."""
 
 
@@ -83,7 +82,7 @@ class _Work:
 class Workflow(RightsCore):
     hooks: Hooks = Hooks()
 
-    def decide(self, actor: Actor, request_id: str, body: object, who: Who) -> RequestView:
+    def decide(self, actor: Actor, request_id: str, body: object, who: RequestInfo) -> RequestView:
         """Accept, or deny in writing with the basis and the requester's rights."""
         refusal: dict[str, Any] = {"resource_ids": (request_id,), "detail": "decision refused"}
         chain = self._officer(actor, who, refusal)
@@ -140,7 +139,7 @@ class Workflow(RightsCore):
 
         return self.run(chain, actor, who, refusal, check, job)
 
-    def fulfil(self, actor: Actor, request_id: str, body: object, who: Who) -> RequestView:
+    def fulfil(self, actor: Actor, request_id: str, body: object, who: RequestInfo) -> RequestView:
         """Do what was granted, record what was produced (ids and forms only), and tell them."""
         refusal: dict[str, Any] = {"resource_ids": (request_id,), "detail": "fulfilment refused"}
         chain = self._officer(actor, who, refusal)
@@ -224,7 +223,9 @@ class Workflow(RightsCore):
 
     # -- what each right produces (read and written through the gate, audited there) ------
 
-    def _produce(self, actor: Actor, row: Row[Any], body: dict[str, Any], who: Who) -> _Work:
+    def _produce(
+        self, actor: Actor, row: Row[Any], body: dict[str, Any], who: RequestInfo
+    ) -> _Work:
         details = self.open_details(row.tenant_id, row.request_id, row.details_sealed)
         if row.right_name == "hipaa-access":
             return self._access_copy(row, details, who)
@@ -320,7 +321,7 @@ class Workflow(RightsCore):
             "Your personal information was corrected.",
         )
 
-    def _access_copy(self, row: Row[Any], details: dict[str, Any], who: Who) -> _Work:
+    def _access_copy(self, row: Row[Any], details: dict[str, Any], who: RequestInfo) -> _Work:
         forms = tuple(details.get("forms") or ())
         designee = details.get("designee")
         if designee and self.hooks.designee is None:
@@ -377,7 +378,7 @@ class Workflow(RightsCore):
                 )
                 record = self.entry(
                     system,
-                    Who(),
+                    RequestInfo(),
                     resource_type="User",
                     resource_ids=(user_id, row.request_id),
                     detail=f"personal information erased ({', '.join(categories)}): "
@@ -407,7 +408,7 @@ class Workflow(RightsCore):
             erased=erased,
         )
 
-    def _opt_out(self, row: Row[Any], details: dict[str, Any], who: Who) -> _Work:
+    def _opt_out(self, row: Row[Any], details: dict[str, Any], who: RequestInfo) -> _Work:
         """Recorded on the case with the categories it covers; the marketing use of the
         account's contact details stops (the preference and the suppression list)."""
         if self.hooks.opt_out is None:
@@ -424,7 +425,7 @@ class Workflow(RightsCore):
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _officer(self, actor: Actor, who: Who, refusal: dict[str, Any]) -> str:
+    def _officer(self, actor: Actor, who: RequestInfo, refusal: dict[str, Any]) -> str:
         try:
             return officer_chain(actor)
         except CareVaultError as exc:

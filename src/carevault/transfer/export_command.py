@@ -29,10 +29,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from carevault.audit.models import RequestInfo
 from carevault.errors import Conflict
 from carevault.identity.models import system_actor
 from carevault.privacy.exporter import EXPORT_BATCH
-from carevault.privacy.gate import RequestInfo
 from carevault.runtime import Runtime
 
 EXPORT_REASON = "ndjson export"

@@ -24,8 +24,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from carevault.audit.models import RequestInfo
 from carevault.identity.models import system_actor
-from carevault.privacy.gate import RequestInfo
 from carevault.privacy.importer import ImportReport, OnError
 from carevault.runtime import Runtime
 from carevault.transfer.sources import UnreadableFile, expand

@@ -27,9 +27,9 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from carevault.audit.models import RequestInfo
 from carevault.errors import CareVaultError, Invalid, Unauthorized
 from carevault.identity.models import Actor
-from carevault.privacy.break_glass import Who
 from carevault.runtime import Runtime
 from carevault.web.fhir_api.deps import request_info
 from carevault.web.problem_calls import problem
@@ -67,7 +67,7 @@ async def _body_or_refusal(request: Request) -> tuple[dict[str, Any], CareVaultE
 
 async def _call(
     request: Request,
-    operation: Callable[[Runtime, Actor, Who], T],
+    operation: Callable[[Runtime, Actor, RequestInfo], T],
     shape: Callable[[T], Any],
     status: int = 200,
     *,
@@ -77,7 +77,7 @@ async def _call(
     """Authenticate, run the operation in a worker thread, map refusals to problem documents."""
     runtime: Runtime = request.app.state.runtime
     info = request_info(request)
-    who = Who(info.request_id, info.source_ip, info.user_agent)
+    who = RequestInfo(info.request_id, info.source_ip, info.user_agent)
 
     def run() -> T:
         token = bearer_token(request.headers.get("authorization"))

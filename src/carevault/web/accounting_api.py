@@ -24,10 +24,10 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from carevault.audit.models import RequestInfo
 from carevault.errors import CareVaultError, Invalid, NotAcceptable, Unauthorized
 from carevault.identity.models import Actor
 from carevault.policy import PrivacyPolicy, load_profile
-from carevault.privacy.break_glass import Who
 from carevault.privacy.disclosure.accounting import Accounting, Suspension
 from carevault.privacy.disclosure.accounting_forms import to_fhir, to_json
 from carevault.privacy.disclosure.accounting_pdf import to_pdf
@@ -52,11 +52,6 @@ def _policy(runtime: Runtime) -> PrivacyPolicy:
 
 def _service(runtime: Runtime) -> Accounting:
     return Accounting(runtime.gate_services, lambda: _policy(runtime))
-
-
-def _who(request: Request) -> Who:
-    info = request_info(request)
-    return Who(info.request_id, info.source_ip, info.user_agent)
 
 
 def _authenticate(request: Request, runtime: Runtime) -> Actor:
@@ -86,7 +81,7 @@ def _format(request: Request) -> str:
 @router.get("/fhir/Patient/{pid}/$accounting-of-disclosures")
 async def accounting_of_disclosures(request: Request, pid: str) -> Response:
     runtime: Runtime = request.app.state.runtime
-    who = _who(request)
+    who = request_info(request)
     try:
         form: str | CareVaultError = _format(request)
     except CareVaultError as exc:
@@ -124,12 +119,12 @@ def _suspension(s: Suspension) -> dict[str, Any]:
 
 async def _admin(
     request: Request,
-    operation: Callable[[Accounting, Actor, Who], T],
+    operation: Callable[[Accounting, Actor, RequestInfo], T],
     shape: Callable[[T], Any],
     status: int = 200,
 ) -> Response:
     runtime: Runtime = request.app.state.runtime
-    who = _who(request)
+    who = request_info(request)
 
     def run() -> T:
         return operation(_service(runtime), _authenticate(request, runtime), who)

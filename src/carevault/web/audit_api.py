@@ -23,13 +23,12 @@ from starlette.responses import Response
 
 from carevault.audit.access_log import AccessLog, AccessLogPage
 from carevault.audit.audit_event import for_patient, parse_search, to_audit_event
-from carevault.audit.models import Outcome, audit_entries
+from carevault.audit.models import Outcome, RequestInfo, audit_entries
 from carevault.audit.pdf import to_pdf
 from carevault.audit.reports import AuditReports, ReportFilter, to_csv
 from carevault.errors import CareVaultError, Invalid, NotFound, Unauthorized
 from carevault.identity.models import Actor
 from carevault.identity.permissions import COMPARTMENT_ROLES, Permission
-from carevault.privacy.gate import RequestInfo
 from carevault.runtime import Runtime
 from carevault.web.fhir_api.deps import request_info
 from carevault.web.outcome import FHIR_JSON, outcome

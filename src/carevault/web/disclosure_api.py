@@ -24,10 +24,9 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from carevault.audit.models import Action
+from carevault.audit.models import Action, RequestInfo
 from carevault.errors import CareVaultError, Invalid, Unauthorized
 from carevault.identity.models import Actor
-from carevault.privacy.break_glass import Who
 from carevault.privacy.disclosure.gather import DisclosureRequest
 from carevault.privacy.disclosure.service import DISCLOSE, Released
 from carevault.runtime import Runtime
@@ -46,11 +45,6 @@ _VALUES = ("valueReference", "valueString", "valueCode", "valueDate", "valueUri"
 _REPEATED = frozenset({"information", "type"})
 _NAMES = frozenset({"information", "type", "from", "to", "recipient", "purpose", "basis",
                     "authorization", "order", "requestCopy", "password", "code"})  # fmt: skip
-
-
-def _who(request: Request) -> Who:
-    info = request_info(request)
-    return Who(info.request_id, info.source_ip, info.user_agent)
 
 
 async def _parameters(request: Request, allowed: frozenset[str]) -> dict[str, list[str]]:
@@ -109,7 +103,7 @@ async def _disclosure(request: Request, pid: str) -> DisclosureRequest:
 async def disclose(request: Request, pid: str, gate: Records) -> Response:
     req = await checked(gate, DISCLOSE, "Patient", (pid,), _disclosure(request, pid))
     rt: Runtime = request.app.state.runtime
-    who = _who(request)
+    who = request_info(request)
     done = await gate(lambda g: rt.disclosures.service.disclose(g.actor, who, req))
     return _released(base_url(request), done)
 
@@ -143,7 +137,7 @@ async def sign(request: Request, cid: str, gate: Records) -> Response:
         await gate(lambda g: g.audit_refusal(Action.UPDATE, "Consent", (cid,), missing))
         raise missing
     rt: Runtime = request.app.state.runtime
-    who, client = _who(request), client_of(request)
+    who, client = request_info(request), client_of(request)
 
     def run(actor: Actor) -> Any:
         def step_up() -> None:
@@ -158,7 +152,7 @@ async def sign(request: Request, cid: str, gate: Records) -> Response:
 @fhir.post("/Consent/{cid}/$revoke")
 async def revoke(request: Request, cid: str, gate: Records) -> Response:
     rt: Runtime = request.app.state.runtime
-    who = _who(request)
+    who = request_info(request)
     view = await gate(lambda g: rt.disclosures.authorizations.revoke(g.actor, who, cid))
     return bundles.resource_response(base_url(request), view)
 
@@ -167,7 +161,7 @@ async def revoke(request: Request, cid: str, gate: Records) -> Response:
 async def expiry_event_occurred(request: Request, cid: str, gate: Records) -> Response:
     """The event an authorization expires on ("end of the study") has happened."""
     rt: Runtime = request.app.state.runtime
-    who = _who(request)
+    who = request_info(request)
     authorizations = rt.disclosures.authorizations
     view = await gate(lambda g: authorizations.expiry_event_occurred(g.actor, who, cid))
     return bundles.resource_response(base_url(request), view)
@@ -177,11 +171,11 @@ async def expiry_event_occurred(request: Request, cid: str, gate: Records) -> Re
 
 
 async def _admin(
-    request: Request, operation: Callable[[Runtime, Actor, Who, dict[str, Any]], T],
+    request: Request, operation: Callable[[Runtime, Actor, RequestInfo, dict[str, Any]], T],
     shape: Callable[[T], Any], status: int = 200, *, with_body: bool = False,
 ) -> Response:  # fmt: skip
     rt: Runtime = request.app.state.runtime
-    who = _who(request)
+    who = request_info(request)
     bad: CareVaultError | None = None
     body: dict[str, Any] = {}
     if with_body:

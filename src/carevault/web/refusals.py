@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from carevault.audit.models import Action, AuditRecord, Outcome
+from carevault.audit.models import Action, AuditRecord, Outcome, RequestInfo
 from carevault.clock import isoformat
-from carevault.privacy.gate import RequestInfo
 from carevault.runtime import Runtime
 
 

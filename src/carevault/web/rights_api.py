@@ -28,9 +28,9 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from carevault.audit.models import RequestInfo
 from carevault.errors import CareVaultError, Invalid
 from carevault.identity.models import Actor
-from carevault.privacy.break_glass import Who
 from carevault.rights.statements import RightsService
 from carevault.rights.wiring import rights_for
 from carevault.web.fhir_api.deps import request_info
@@ -45,11 +45,6 @@ def _json(value: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(value), status, media_type="application/json")
 
 
-def _who(request: Request) -> Who:
-    info = request_info(request)
-    return Who(info.request_id, info.source_ip, info.user_agent)
-
-
 async def _body(request: Request) -> object:
     raw = await request.body()
     if not raw:
@@ -62,12 +57,12 @@ async def _body(request: Request) -> object:
 
 async def _call(
     request: Request,
-    operation: Callable[[RightsService, Actor | None, Who], T],
+    operation: Callable[[RightsService, Actor | None, RequestInfo], T],
     *,
     anonymous: bool = False,
 ) -> T | Response:
     """Authenticate (optional where `anonymous`), run in a worker thread, map refusals."""
-    who = _who(request)
+    who = request_info(request)
     return await problem_call(
         request,
         lambda runtime, actor: operation(rights_for(runtime), actor, who),

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import orjson
 
+from carevault.audit.models import RequestInfo
 from carevault.deid.fhir.engine import Tally
 from carevault.deid.fhir.partition import Pseudonyms, Scrubber, deidentify_partition
 from carevault.deid.fhir.profile import load_profile
@@ -25,7 +26,6 @@ from carevault.deid.text.learned import NoteTagger
 from carevault.identity.models import Actor, system_actor
 from carevault.identity.permissions import Purpose
 from carevault.privacy.deid_pseudonyms import DeidPseudonyms
-from carevault.privacy.gate import RequestInfo
 from carevault.runtime import Runtime
 from carevault.settings import Settings
 

@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Row, Select, and_, or_, select, update
 
-from carevault.audit.models import Action, AuditRecord
+from carevault.audit.models import Action, AuditRecord, RequestInfo
 from carevault.clock import isoformat
 from carevault.errors import CareVaultError, Conflict, Forbidden, Invalid, NotFound
 from carevault.identity.models import Actor
@@ -42,7 +42,7 @@ from carevault.identity.permissions import Permission, Role
 from carevault.policy.bases import Basis
 from carevault.policy.model import PrivacyPolicy
 from carevault.privacy import reach as reach_rules
-from carevault.privacy.break_glass import AuditedService, Who, patient_exists
+from carevault.privacy.break_glass import AuditedService, patient_exists
 from carevault.privacy.decisions import has_permission
 from carevault.privacy.disclosure.ledger import (
     DisclosureEntry,
@@ -137,7 +137,9 @@ class Accounting(AuditedService):
 
     # -- the report --------------------------------------------------------------------
 
-    def report(self, actor: Actor, patient_id: str, who: Who, form: str) -> AccountingReport:
+    def report(
+        self, actor: Actor, patient_id: str, who: RequestInfo, form: str
+    ) -> AccountingReport:
         detail = f"accounting of disclosures; format={form}"
         refusal: dict[str, object] = {
             "action": Action.READ, "resource_type": "Disclosure",
@@ -233,7 +235,7 @@ class Accounting(AuditedService):
         ):
             raise Forbidden("only the privacy officer files and ends suspensions")
 
-    def list_suspensions(self, actor: Actor, who: Who) -> list[Suspension]:
+    def list_suspensions(self, actor: Actor, who: RequestInfo) -> list[Suspension]:
         """Every suspension of the tenant (live and ended); the read is audited."""
         fields: dict[str, object] = {"action": Action.SEARCH,
                                      "resource_type": "AccountingSuspension"}  # fmt: skip
@@ -254,7 +256,7 @@ class Accounting(AuditedService):
         self._s.audit.commit(self._s.committer, actor.tenant_id, record)
         return found
 
-    def file_suspension(self, actor: Actor, who: Who, body: object) -> Suspension:
+    def file_suspension(self, actor: Actor, who: RequestInfo, body: object) -> Suspension:
         """File a suspension with the agency's statement and an end date."""
         sid = str(uuid.uuid4())
         facts: dict[str, object] = {}
@@ -294,7 +296,7 @@ class Accounting(AuditedService):
 
         return self._run(actor, who, refusal, check, job)
 
-    def end_suspension(self, actor: Actor, who: Who, suspension_id: str) -> Suspension:
+    def end_suspension(self, actor: Actor, who: RequestInfo, suspension_id: str) -> Suspension:
         """Lift a suspension now (the agency says it may end early)."""
         refusal: dict[str, object] = {
             "resource_type": "AccountingSuspension",

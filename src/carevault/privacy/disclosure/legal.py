@@ -16,11 +16,11 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, and_, insert, select, update
 
-from carevault.audit.models import Action, AuditRecord
+from carevault.audit.models import Action, AuditRecord, RequestInfo
 from carevault.errors import Conflict, Forbidden, Invalid, NotFound, Unprocessable
 from carevault.identity.models import Actor
 from carevault.identity.permissions import Role
-from carevault.privacy.break_glass import AuditedService, Who
+from carevault.privacy.break_glass import AuditedService
 from carevault.privacy.disclosure import notices
 from carevault.privacy.disclosure.consent_terms import instant
 from carevault.privacy.disclosure.facts import Baa, Order
@@ -114,7 +114,7 @@ class LegalRecords(AuditedService):
 
     # -- business associate agreements ------------------------------------------
 
-    def file_baa(self, actor: Actor, who: Who, body: dict[str, Any]) -> Baa:
+    def file_baa(self, actor: Actor, who: RequestInfo, body: dict[str, Any]) -> Baa:
         baa_id = str(uuid.uuid4())
         facts: dict[str, Any] = {}
 
@@ -145,13 +145,13 @@ class LegalRecords(AuditedService):
         refusal = self._refusal("BusinessAssociateAgreement", (), "BAA filing refused")
         return self._run(actor, who, refusal, check, job)
 
-    def list_baas(self, actor: Actor, who: Who) -> list[Baa]:
+    def list_baas(self, actor: Actor, who: RequestInfo) -> list[Baa]:
         rows = self._listed(actor, who, "BusinessAssociateAgreement", business_associate_agreements)
         return [Baa(r.baa_id, r.recipient_ref, r.effective_on, r.ends_on) for r in rows]
 
     # -- legal orders ----------------------------------------------------------------
 
-    def file_order(self, actor: Actor, who: Who, body: dict[str, Any]) -> Order:
+    def file_order(self, actor: Actor, who: RequestInfo, body: dict[str, Any]) -> Order:
         order_id = str(uuid.uuid4())
         f: dict[str, Any] = {}
 
@@ -238,7 +238,7 @@ class LegalRecords(AuditedService):
         return self._run(actor, who, self._refusal("LegalOrder", (), "order filing refused"),
                          check, job)  # fmt: skip
 
-    def list_orders(self, actor: Actor, who: Who) -> list[Order]:
+    def list_orders(self, actor: Actor, who: RequestInfo) -> list[Order]:
         return [order_of(r) for r in self._listed(actor, who, "LegalOrder", legal_orders)]
 
     def request_copy(self, tenant_id: str, order_id: str, sealed: bytes | None) -> str | None:
@@ -246,7 +246,7 @@ class LegalRecords(AuditedService):
             return None
         return self._s.vault.open_for(tenant_id, SEAL_PURPOSE, sealed, order_id.encode()).decode()
 
-    def lift_gag(self, actor: Actor, who: Who, order_id: str) -> Order:
+    def lift_gag(self, actor: Actor, who: RequestInfo, order_id: str) -> Order:
         """End an order's gag now: its held notices go out in the same transaction."""
 
         def check() -> None:
@@ -283,7 +283,7 @@ class LegalRecords(AuditedService):
         return and_(legal_orders.c.tenant_id == actor.tenant_id,
                     legal_orders.c.order_id == order_id)  # fmt: skip
 
-    def _listed(self, actor: Actor, who: Who, rtype: str, table: Any) -> list[Any]:
+    def _listed(self, actor: Actor, who: RequestInfo, rtype: str, table: Any) -> list[Any]:
         try:
             self._filer(actor)
         except Forbidden as exc:

@@ -15,13 +15,13 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from carevault.audit.models import Action, AuditRecord
+from carevault.audit.models import Action, AuditRecord, RequestInfo
 from carevault.errors import CareVaultError, Forbidden
 from carevault.identity.models import Actor
 from carevault.policy import Basis, PrivacyPolicy
 from carevault.policy.bases import LEGALLY_COMPELLED
 from carevault.policy.schema import Notice
-from carevault.privacy.break_glass import AuditedService, Who
+from carevault.privacy.break_glass import AuditedService
 from carevault.privacy.disclosure import (
     consent_terms,
     notices,
@@ -68,7 +68,7 @@ class Disclosures(AuditedService):
         self.policy = policy
         self._gather = Gatherer(services.store)
 
-    def disclose(self, actor: Actor, who: Who, req: DisclosureRequest) -> Released:
+    def disclose(self, actor: Actor, who: RequestInfo, req: DisclosureRequest) -> Released:
         disclosure_id = str(uuid.uuid4())
         pid = (req.patient_id,) if valid_id(req.patient_id) else ()
         refusal: dict[str, object] = {
@@ -128,7 +128,7 @@ class Disclosures(AuditedService):
             raise Refused("nothing may be released: " + "; ".join(withheld[:5]))
         return out, withheld
 
-    def _record(self, conn: Connection, actor: Actor, who: Who, facts: Facts,
+    def _record(self, conn: Connection, actor: Actor, who: RequestInfo, facts: Facts,
                 req: DisclosureRequest, disclosure_id: str, out: list[tuple[str, bytes]],
                 withheld: list[str]) -> tuple[Released, AuditRecord]:  # fmt: skip
         now = self._now()

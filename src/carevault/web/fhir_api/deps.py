@@ -13,9 +13,10 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from carevault.audit.models import RequestInfo
 from carevault.errors import Unauthorized
 from carevault.identity.models import Actor
-from carevault.privacy.gate import Gate, RequestInfo
+from carevault.privacy.gate import Gate
 from carevault.runtime import Runtime
 from carevault.web.refusals import audit_anonymous_refusal, bearer_token
 
