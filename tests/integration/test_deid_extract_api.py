@@ -9,7 +9,6 @@ import hashlib
 import io
 import json
 import threading
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +85,12 @@ def test_the_privacy_officer_gets_a_sealed_ndjson_extract_once(
     assert by_type["Patient"]["count"] == len(loaded.patients)
     job_id = status.rsplit("/", 1)[1]
     folder = runtime.settings.home / "exports" / job_id
-    assert not (folder / extract_jobs.WORK).exists()  # the plaintext is gone
-    sealed = (folder / "Patient.ndjson").read_bytes()
-    assert b"resourceType" not in sealed  # at rest, only ciphertext
+    on_disk = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+    listed = [o["url"].rsplit("/", 1)[1] for o in manifest["output"]]
+    assert on_disk == sorted([*listed, "deid-report.json"])  # no parts, no plaintext copy
+    for path in folder.iterdir():  # at rest, every file (the report too) is ciphertext
+        assert b"resourceType" not in path.read_bytes()
+        assert b"residual_scan" not in path.read_bytes()
     text = []
     for entry in manifest["output"]:
         body = _get(client, loaded, entry["url"])
@@ -106,6 +108,8 @@ def test_the_privacy_officer_gets_a_sealed_ndjson_extract_once(
     assert report["status"] == "complete"
     assert report["residual_scan"]["clean"] is True
     assert manifest["extension"]["dataDictionary"] is None  # NDJSON has none
+    assert report["rows_per_file"] == {o["url"].rsplit("/", 1)[1]: o["count"]
+                                       for o in manifest["output"]}  # fmt: skip
     (release,) = releases(runtime.gate_services, loaded.site.tenant_id)
     assert release["project"] == "diabetes-2027"
     assert release["release_id"] == report["release_id"]
@@ -232,11 +236,11 @@ def test_an_extract_the_residual_scan_withholds_keeps_only_its_report(
     # Over HTTP only the shipped profiles are taken: the job is queued here as the face
     # queues it, with the leaky profile file, for the officer.
     actor = runtime.identity.authenticate(loaded.site.tokens["privacy-officer"])
-    options = ExportOptions(SLUG, Path("work"), str(leaky), requested_by=actor.user_id)
+    options = ExportOptions(SLUG, Path(), str(leaky), requested_by=actor.user_id)
     job_id = runtime.exports.start(
         actor, extract_jobs.LEVEL, f"{BASE}/fhir/$deid-export",
         lambda files: extract_jobs.produce_extract(
-            runtime, replace(options, out=files.folder / extract_jobs.WORK), files),
+            runtime, options, files),
     )  # fmt: skip
     answer = _finished(runtime, client, loaded, f"/fhir/deid-status/{job_id}")
     assert answer.status_code == 422, answer.text

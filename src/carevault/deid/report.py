@@ -4,13 +4,13 @@ or transformed per identifier type, and the residual scan. Written as JSON besid
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from carevault.deid.fhir.writers import Output
 
 REPORT_NAME = "deid-report.json"
 
@@ -33,7 +33,9 @@ class ExportReport:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     residual_scan: dict[str, Any] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
-    """Output file -> SHA-256, so a recipient can check what they were given."""
+    """Output file -> SHA-256 of its plaintext, so a recipient can check what they got."""
+    rows: dict[str, int] = field(default_factory=dict)
+    """Data file -> the resources (lines, or Parquet rows) in it."""
     seconds: float = 0.0
     dask: str | None = None
     release_id: str | None = None
@@ -54,28 +56,11 @@ class ExportReport:
             "resources": self.resources, "partitions": self.partitions,
             "resources_per_type": dict(sorted(self.per_type.items())), "counts": self.counts,
             "residual_scan": self.residual_scan, "free_text": self.free_text,
-            "files": self.files,
+            "files": self.files, "rows_per_file": self.rows,
             "seconds": round(self.seconds, 3),
             "patients_per_second": round(self.patients_per_second, 2),
             "dask_scheduler": self.dask, "release_id": self.release_id, "error": self.error,
         }  # fmt: skip
 
-    def write(self, out: Path) -> Path:
-        path = out / REPORT_NAME
-        data = json.dumps(self.as_dict(), indent=2, sort_keys=False).encode()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        return path
-
-
-def digests(out: Path) -> dict[str, str]:
-    """SHA-256 of every output file (the report itself excepted)."""
-    found = {}
-    for path in sorted(p for p in out.rglob("*") if p.is_file() and p.name != REPORT_NAME):
-        sha = hashlib.sha256()
-        with path.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
-                sha.update(chunk)
-        found[str(path.relative_to(out))] = sha.hexdigest()
-    return found
+    def write(self, out: Output) -> None:
+        out.write(REPORT_NAME, [json.dumps(self.as_dict(), indent=2).encode()])

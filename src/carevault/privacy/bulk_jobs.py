@@ -37,7 +37,7 @@ from carevault.identity.models import Actor
 from carevault.privacy.export_models import export_jobs
 from carevault.privacy.exporter import ExportStream
 from carevault.privacy.gate import Gate
-from carevault.privacy.sealed_files import BrokenFile, SealedWriter, read_sealed
+from carevault.privacy.sealed_files import BrokenFile, JobSealing, SealedWriter
 from carevault.privacy.services import GateServices
 
 log = logging.getLogger("carevault.export")
@@ -129,12 +129,13 @@ class JobFiles:
         self._exports = exports
         self._task = task
         self.folder = folder
+        self.job_id = task.job_id
+        """Its sealed files are labelled with it (sealed_files.JobSealing)."""
 
     def sealed(self, name: str) -> SealedWriter:
         """A new sealed file of the job, named as its download will be."""
-        s, task = self._exports._s, self._task
-        return SealedWriter(s.vault, task.actor.tenant_id, self.folder / name,
-                            _label(task.job_id, name))  # fmt: skip
+        sealing = JobSealing(self._exports._s.vault, self._task.actor.tenant_id, self.job_id)
+        return sealing.writer(self.folder / name, name)
 
     def progress(self, done: int) -> None:
         """Record how far the job is (resources or patients), then `check`."""
@@ -226,7 +227,7 @@ class BulkExports:
         ended = row.state in (COMPLETED, FAILED)  # a failed job may keep its report
         if not ended or entry is None or entry["downloaded"] or not path.exists():
             raise NotFound("that export file is not (or no longer) available")
-        chunks = read_sealed(self._s.vault, actor.tenant_id, path, _label(job_id, name))
+        chunks = JobSealing(self._s.vault, actor.tenant_id, job_id).chunks(path, name)
         try:
             first = next(chunks)  # opened now: a broken file is an error, not a cut stream
         except FileNotFoundError:  # fetched (or cancelled) a moment ago
@@ -456,10 +457,6 @@ def _stream(gate: Gate, request: KickOff, patients: frozenset[str] | None) -> Ex
 
 def _key(actor: Actor, job_id: str) -> tuple[Any, ...]:
     return (export_jobs.c.tenant_id == actor.tenant_id, export_jobs.c.job_id == job_id)
-
-
-def _label(job_id: str, name: str) -> str:
-    return f"{job_id}|{name}"
 
 
 def _outputs(row: Row[Any]) -> list[dict[str, Any]]:

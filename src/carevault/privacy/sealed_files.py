@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -25,6 +26,27 @@ _LENGTH = struct.Struct(">I")
 
 class BrokenFile(Exception):
     """The file was truncated or altered since it was written."""
+
+
+def _file_label(job_id: str, name: str) -> str:
+    """What a job's file is sealed as: the file cannot be passed off as another's."""
+    return f"{job_id}|{name}"
+
+
+@dataclass(frozen=True)
+class JobSealing:
+    """An export job's files: sealed under the tenant's export key, each labelled with the
+    job and its own name."""
+
+    vault: Vault
+    tenant_id: str
+    job_id: str
+
+    def writer(self, path: Path, name: str) -> SealedWriter:
+        return SealedWriter(self.vault, self.tenant_id, path, _file_label(self.job_id, name))
+
+    def chunks(self, path: Path, name: str) -> Iterator[bytes]:
+        return read_sealed(self.vault, self.tenant_id, path, _file_label(self.job_id, name))
 
 
 def _aad(label: str, index: int, last: bool) -> bytes:

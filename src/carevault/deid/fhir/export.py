@@ -23,6 +23,7 @@ from carevault.deid.fhir.job import (
     PartitionJob,
     PartitionSummary,
     export_actor,
+    output,
     register_runtime,
     run_partition,
     unregister_runtime,
@@ -30,7 +31,7 @@ from carevault.deid.fhir.job import (
 from carevault.deid.fhir.profile import Profile, ProfileError, load_profile
 from carevault.deid.fhir.residual import ResidualScan
 from carevault.deid.fhir.writers import FORMATS, finalize, write_dictionary
-from carevault.deid.report import ExportReport, digests
+from carevault.deid.report import ExportReport
 from carevault.deid.text.learned import NoteTagger
 from carevault.errors import Conflict, Forbidden, Invalid
 from carevault.policy import PrivacyPolicy
@@ -71,6 +72,9 @@ class ExportOptions:
     """A trained notes model (`carevault deid train-notes`) the free-text scrubber adds."""
     requested_by: str | None = None
     """The user who asked (over HTTP), recorded with the release; None from the command line."""
+    sealed_job: str | None = None
+    """An export job's id: the extract is sealed as it is written into `out`, that job's own
+    new folder (extract_jobs.py); None writes plain files into a new `out`."""
 
 
 def tenant_policy(rt: Runtime) -> PrivacyPolicy:
@@ -99,7 +103,7 @@ def check_options(rt: Runtime, options: ExportOptions) -> tuple[Profile, dict[st
 def export(rt: Runtime, options: ExportOptions, progress: Progress | None = None) -> ExportReport:
     profile, free_text = check_options(rt, options)
     tenant = rt.identity.tenant_by_slug(options.tenant)
-    if options.out.exists():
+    if options.sealed_job is None and options.out.exists():
         raise Conflict("the output directory exists already; name a new one")
     actor = export_actor(tenant.tenant_id)
     store = DeidPseudonyms(rt.gate_services)
@@ -109,8 +113,9 @@ def export(rt: Runtime, options: ExportOptions, progress: Progress | None = None
         options.tenant, options.project, profile.describe(), options.fmt, today.isoformat(),
         isoformat(rt.clock.now()), dask=options.dask, free_text=free_text,
     )  # fmt: skip
-    options.out.mkdir(mode=0o700, parents=True)
+    options.out.mkdir(mode=0o700, parents=True, exist_ok=options.sealed_job is not None)
     options.out.chmod(0o700)
+    out = output(rt, options.out, tenant.tenant_id, options.sealed_job)
     started = time.perf_counter()
     tally, scan = Tally(), ResidualScan(profile.residual_scan)
 
@@ -124,7 +129,7 @@ def export(rt: Runtime, options: ExportOptions, progress: Progress | None = None
                 tenant.tenant_id,
                 options.profile, options.project, tuple(ids), options.fmt, str(options.out),
                 index, today.isoformat(), options.style,
-                str(options.notes_model) if options.notes_model else None,
+                str(options.notes_model) if options.notes_model else None, options.sealed_job,
             )  # fmt: skip
 
     try:
@@ -138,10 +143,13 @@ def export(rt: Runtime, options: ExportOptions, progress: Progress | None = None
         report.counts, report.residual_scan = tally.as_dict(), scan.as_dict()
         if not scan.clean:
             raise ResidualFound(report)
-        finalize(options.out, options.fmt, report.per_type)
+        for name, sha256 in finalize(out, options.fmt, report.per_type).items():
+            report.files[name] = sha256
+            report.rows[name] = report.per_type[name.removesuffix(".ndjson")]
         if options.fmt == "parquet":
-            write_dictionary(options.out, profile.describe(), report.per_type)
-        report.files = digests(options.out)
+            report.files.update(write_dictionary(out, profile.describe(), report.per_type))
+        report.files = dict(sorted(report.files.items()))
+        report.rows = dict(sorted(report.rows.items()))
         report.release_id = record_release(
             rt.gate_services, actor, kind="export", profile=_label(profile),
             purpose=options.purpose, project=options.project,
@@ -159,7 +167,7 @@ def export(rt: Runtime, options: ExportOptions, progress: Progress | None = None
     finally:
         report.seconds = time.perf_counter() - started
         report.finished_at = isoformat(rt.clock.now())
-        report.write(options.out)
+        report.write(out)
     return report
 
 
@@ -185,6 +193,9 @@ def _add(report: ExportReport, s: PartitionSummary, tally: Tally, scan: Residual
     report.patients += s.patients
     report.resources += s.resources
     report.per_type.update(s.per_type)
+    for name, (sha256, rows) in s.files.items():
+        report.files[name] = sha256
+        report.rows[name] = rows
     tally.add(s.tally)
     scan.add(s.scan)
 

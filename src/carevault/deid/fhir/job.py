@@ -20,12 +20,13 @@ from carevault.deid.fhir.engine import Tally
 from carevault.deid.fhir.partition import Pseudonyms, Scrubber, deidentify_partition
 from carevault.deid.fhir.profile import load_profile
 from carevault.deid.fhir.residual import ResidualScan
-from carevault.deid.fhir.writers import write_part
+from carevault.deid.fhir.writers import Output, write_part
 from carevault.deid.text import scrub_text
 from carevault.deid.text.learned import NoteTagger
 from carevault.identity.models import Actor, system_actor
 from carevault.identity.permissions import Purpose
 from carevault.privacy.deid_pseudonyms import DeidPseudonyms
+from carevault.privacy.sealed_files import JobSealing
 from carevault.runtime import Runtime
 from carevault.settings import Settings
 
@@ -92,6 +93,8 @@ class PartitionJob:
     style: str = "tag"
     notes_model: str | None = None
     """A trained notes model (carevault deid train-notes) the free-text scrubber adds."""
+    sealed_job: str | None = None
+    """An export job's id: its parts are sealed for that job (writers.Output)."""
 
 
 @dataclass
@@ -100,6 +103,8 @@ class PartitionSummary:
     patients: int = 0
     resources: int = 0
     per_type: Counter[str] = field(default_factory=Counter)
+    files: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """Final files this partition wrote (Parquet parts): their SHA-256 and rows."""
     tally: Tally = field(default_factory=Tally)
     scan: ResidualScan = field(default_factory=lambda: ResidualScan(frozenset()))
 
@@ -143,7 +148,17 @@ def run_partition(job: PartitionJob) -> PartitionSummary:
     summary = PartitionSummary(job.index, result.patients, result.resources,
                                tally=result.tally, scan=result.scan)  # fmt: skip
     if result.scan.clean:  # nothing of a failed partition reaches a file
+        out = output(rt, Path(job.out), job.tenant_id, job.sealed_job)
         for rtype, rows in result.outputs.items():
-            write_part(Path(job.out), job.fmt, job.index, rtype, rows)
+            name, sha256 = write_part(out, job.fmt, job.index, rtype, rows)
             summary.per_type[rtype] = len(rows)
+            if job.fmt == "parquet":  # (NDJSON parts are joined into the final files)
+                summary.files[name] = (sha256, len(rows))
     return summary
+
+
+def output(rt: Runtime, folder: Path, tenant_id: str, sealed_job: str | None) -> Output:
+    """The extract's folder: plain, or sealed for an export job under the tenant's key."""
+    vault = rt.gate_services.vault
+    sealing = JobSealing(vault, tenant_id, sealed_job) if sealed_job else None
+    return Output(folder, sealing)

@@ -1,12 +1,16 @@
 """Output files of a de-identified extract: NDJSON (one file per type) or Parquet (one dataset
 folder per type, zstd, with a data dictionary). Partitions write part files; `finalize` joins
-NDJSON parts. Files are owner-only (0600) in an owner-only folder, like `carevault export`."""
+NDJSON parts. Files are owner-only (0600) in an owner-only folder, like `carevault export`,
+or sealed in an export job's folder (`Output`)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from collections.abc import Iterable
+import shutil
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
@@ -15,8 +19,11 @@ import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 
 from carevault.deid.fhir.engine import DATE_LIKE
+from carevault.privacy.sealed_files import JobSealing
 
 FORMATS: Final = ("ndjson", "parquet")
+PARTS: Final = ".parts"
+DICTIONARY: Final = "data-dictionary.json"
 _CODE_ELEMENTS = ("code", "vaccineCode", "medicationCodeableConcept", "type", "class")
 _DATE_ELEMENTS = ("effectiveDateTime", "onsetDateTime", "performedDateTime", "authoredOn",
                   "occurrenceDateTime", "recordedDate", "date", "issued", "created", "start",
@@ -59,29 +66,68 @@ COLUMNS: Final = (
 SCHEMA: Final = pa.schema([(name, kind) for name, kind, _ in COLUMNS])
 
 
-def create(path: Path) -> Any:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    return os.fdopen(fd, "wb")
+class Output:
+    """Where an extract's files go: plain files (0600 in 0700 folders, for the command line),
+    or, for an export job (`sealed`), files sealed as they are written under the job's
+    labels (privacy/sealed_files.py), flat, named as they are downloaded: no plaintext on
+    disk. Every write returns the plaintext's SHA-256 for the report."""
 
+    def __init__(self, folder: Path, sealed: JobSealing | None = None) -> None:
+        self.folder = folder
+        self.sealed = sealed
 
-def part_path(out: Path, rtype: str, fmt: str, index: int) -> Path:
-    folder = out / ".parts" / rtype if fmt == "ndjson" else out / rtype
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return folder / f"part-{index:05d}.{fmt}"
+    def part_name(self, rtype: str, fmt: str, index: int) -> str:
+        part = f"part-{index:05d}.{fmt}"
+        if fmt == "ndjson":
+            return f"{PARTS}/{rtype}/{part}"
+        return f"{rtype}.{part}" if self.sealed else f"{rtype}/{part}"
+
+    def write(self, relative: str, chunks: Iterable[bytes]) -> str:
+        path = self.folder / relative
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        sha = hashlib.sha256()
+        with self._opened(path, relative) as put:
+            for chunk in chunks:
+                sha.update(chunk)
+                put(chunk)
+        return sha.hexdigest()
+
+    @contextmanager
+    def _opened(self, path: Path, relative: str) -> Iterator[Callable[[bytes], object]]:
+        if self.sealed is None:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                yield fh.write
+            return
+        writer = self.sealed.writer(path, relative)
+        try:
+            yield writer.write
+        except BaseException:
+            writer.abort()
+            raise
+        writer.close()
+
+    def read(self, relative: str) -> Iterator[bytes]:
+        path = self.folder / relative
+        if self.sealed is None:
+            with path.open("rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    yield chunk
+            return
+        yield from self.sealed.chunks(path, relative)
 
 
 def write_part(
-    out: Path, fmt: str, index: int, rtype: str, rows: list[tuple[str, dict[str, Any]]]
-) -> Path:
-    path = part_path(out, rtype, fmt, index)
+    out: Output, fmt: str, index: int, rtype: str, rows: list[tuple[str, dict[str, Any]]]
+) -> tuple[str, str]:
+    """One partition's resources of one type; the part's name and SHA-256."""
+    name = out.part_name(rtype, fmt, index)
     if fmt == "ndjson":
-        with create(path) as fh:
-            fh.write(b"".join(orjson.dumps(body) + b"\n" for _, body in rows))
-        return path
+        return name, out.write(name, [b"".join(orjson.dumps(body) + b"\n" for _, body in rows)])
     table = pa.Table.from_pylist([_row(code, body) for code, body in rows], schema=SCHEMA)
-    with create(path) as fh:
-        pq.write_table(table, fh, compression="zstd")
-    return path
+    buffer = pa.BufferOutputStream()
+    pq.write_table(table, buffer, compression="zstd")
+    return name, out.write(name, [buffer.getvalue().to_pybytes()])
 
 
 def _row(code: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -122,34 +168,30 @@ def _year(body: dict[str, Any]) -> str | None:
     return None
 
 
-def finalize(out: Path, fmt: str, types: Iterable[str]) -> list[str]:
-    """Join NDJSON parts into one file per type (in partition order); returns the file names."""
-    names = []
+def finalize(out: Output, fmt: str, types: Iterable[str]) -> dict[str, str]:
+    """Join NDJSON parts into one file per type (in partition order); their SHA-256 by name."""
+    if fmt != "ndjson":
+        return {}
+    found = {}
     for rtype in sorted(types):
-        if fmt == "parquet":
-            names.append(f"{rtype}/")
-            continue
-        parts = sorted((out / ".parts" / rtype).glob("part-*.ndjson"))
-        with create(out / f"{rtype}.ndjson") as target:
-            for part in parts:
-                with part.open("rb") as source:
-                    while chunk := source.read(1 << 20):
-                        target.write(chunk)
-                part.unlink()
-        (out / ".parts" / rtype).rmdir()
-        names.append(f"{rtype}.ndjson")
-    if (out / ".parts").exists():
-        (out / ".parts").rmdir()
-    return names
+        folder = out.folder / PARTS / rtype
+        parts = sorted(p.name for p in folder.glob("part-*.ndjson"))
+        chunks = (c for part in parts for c in out.read(f"{PARTS}/{rtype}/{part}"))
+        found[f"{rtype}.ndjson"] = out.write(f"{rtype}.ndjson", chunks)
+        shutil.rmtree(folder)
+    if (out.folder / PARTS).exists():
+        (out.folder / PARTS).rmdir()
+    return found
 
 
-def write_dictionary(out: Path, profile: dict[str, str], types: Iterable[str]) -> None:
+def write_dictionary(out: Output, profile: dict[str, str], types: Iterable[str]) -> dict[str, str]:
     """The data dictionary of a Parquet extract: every column, its type and its meaning."""
     document = {
-        "format": "parquet (zstd), one dataset folder per resource type",
+        "format": "parquet (zstd), one dataset folder per resource type"
+        if out.sealed is None
+        else "parquet (zstd), files named <resource type>.part-<n>.parquet",
         "profile": profile,
         "tables": sorted(types),
         "columns": [{"name": n, "type": str(t), "description": d} for n, t, d in COLUMNS],
     }
-    with create(out / "data-dictionary.json") as fh:
-        fh.write(json.dumps(document, indent=2).encode())
+    return {DICTIONARY: out.write(DICTIONARY, [json.dumps(document, indent=2).encode()])}
