@@ -29,6 +29,7 @@ from carevault.errors import Forbidden, Invalid
 from carevault.identity.permissions import Role
 from carevault.privacy.bulk_jobs import COMPLETED, FAILED, ExportFailed, JobFailed, JobView
 from carevault.privacy.gate import Gate
+from carevault.web.fhir_api.bulk_export import in_progress
 from carevault.web.fhir_api.deps import Records, runtime
 from carevault.web.fhir_api.routes import base_url, checked
 
@@ -115,11 +116,7 @@ async def extract_status(request: Request, job_id: str, records: Records) -> Res
             raise JobFailed(f"{view.error} The report: {_file_url(base, view, REPORT_NAME)}")
         raise ExportFailed(view.error or "the extract failed")
     if view.state != COMPLETED:
-        headers = {
-            "X-Progress": f"{view.state}: {view.progress} patients de-identified",
-            "Retry-After": str(RETRY_AFTER_SECONDS),
-        }
-        return Response(status_code=202, headers=headers)
+        return in_progress(view, "patients de-identified", RETRY_AFTER_SECONDS)
     return Response(orjson.dumps(manifest(base, view)), media_type="application/json")
 
 

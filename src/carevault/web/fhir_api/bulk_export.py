@@ -49,11 +49,7 @@ async def status(request: Request, job_id: str, gate: Records) -> Response:
     if view.state == FAILED:
         raise ExportFailed(view.error or "the export failed")
     if view.state != COMPLETED:
-        headers = {
-            "X-Progress": f"{view.state}: {view.progress} resources exported",
-            "Retry-After": str(RETRY_AFTER_SECONDS),
-        }
-        return Response(status_code=202, headers=headers)
+        return in_progress(view, "resources exported", RETRY_AFTER_SECONDS)
     body = orjson.dumps(manifest(base_url(request), view))
     return Response(body, media_type="application/json")
 
@@ -70,6 +66,13 @@ async def download(request: Request, job_id: str, name: str, gate: Records) -> R
     exports = runtime(request).exports
     chunks = await gate(lambda g: exports.download(g.actor, job_id, name))
     return StreamingResponse(chunks, media_type=NDJSON)
+
+
+def in_progress(view: JobView, counted: str, retry_after: int) -> Response:
+    """202 for a job still queued or running: how far it is, and when to ask again."""
+    headers = {"X-Progress": f"{view.state}: {view.progress} {counted}",
+               "Retry-After": str(retry_after)}  # fmt: skip
+    return Response(status_code=202, headers=headers)
 
 
 def manifest(base: str, view: JobView) -> dict[str, Any]:
