@@ -168,16 +168,21 @@ def test_the_residual_scan_fails_an_export_whose_profile_keeps_a_name(
     assert releases(runtime.gate_services, loaded.site.tenant_id) == []
 
 
-def test_a_name_planted_in_a_note_is_masked_even_where_the_scrubber_misses_it(
-    runtime: Runtime, loaded: Loaded, tmp_path: Path
-) -> None:
+def _plant_note(runtime: Runtime, loaded: Loaded, text: str) -> None:
+    """A message about the fixture's patient whose text is ``text``."""
     gate = runtime.gate(system_actor(loaded.site.tenant_id, "test fixture"))
-    other = loaded.patients[0]["name"][0]["family"]  # a Synthea patient's surname
     gate.create("Communication", {
         "resourceType": "Communication", "status": "completed",
         "subject": {"reference": f"Patient/{loaded.site.patient_id}"},
-        "payload": [{"contentString": f"neighbour {other} and Quintero called from 555-0142"}],
+        "payload": [{"contentString": text}],
     })  # fmt: skip
+
+
+def test_a_name_planted_in_a_note_is_masked_even_where_the_scrubber_misses_it(
+    runtime: Runtime, loaded: Loaded, tmp_path: Path
+) -> None:
+    other = loaded.patients[0]["name"][0]["family"]  # a Synthea patient's surname
+    _plant_note(runtime, loaded, f"neighbour {other} and Quintero called from 555-0142")
     report = export(runtime, ExportOptions(SLUG, tmp_path / "x"))
     assert report.status == "complete"
     (message,) = read_ndjson(tmp_path / "x" / "Communication.ndjson")
@@ -192,12 +197,7 @@ def test_an_export_with_a_notes_model_scrubs_what_it_finds_and_names_it_in_the_r
 ) -> None:
     model = small_model(tmp_path / "notes.crf")
     new = next(n for n in NAMES if n not in TRAINED).upper()
-    gate = runtime.gate(system_actor(loaded.site.tenant_id, "test fixture"))
-    gate.create("Communication", {
-        "resourceType": "Communication", "status": "completed",
-        "subject": {"reference": f"Patient/{loaded.site.patient_id}"},
-        "payload": [{"contentString": f"QUIET SHIFT. TALKED WITH {new} AT THE DESK."}],
-    })  # fmt: skip
+    _plant_note(runtime, loaded, f"QUIET SHIFT. TALKED WITH {new} AT THE DESK.")
     rules = export(runtime, ExportOptions(SLUG, tmp_path / "rules"))
     both = export(runtime, ExportOptions(SLUG, tmp_path / "both", notes_model=model))
     assert rules.status == both.status == "complete"

@@ -50,10 +50,11 @@ def register(app: typer.Typer, opened: Opener) -> None:
         from carevault.deid.fhir.export import ExportOptions, ResidualFound, export
         from carevault.deid.fhir.job import export_actor
         from carevault.deid.fhir.profile import ProfileError, load_profile
+        from carevault.deid.text import STYLES
         from carevault.privacy.deid_cohort import patient_count
 
-        if style not in ("tag", "surrogate"):
-            raise typer.BadParameter("tag or surrogate", param_hint="--style")
+        if style not in STYLES:
+            raise typer.BadParameter(" or ".join(STYLES), param_hint="--style")
         try:
             load_profile(profile)  # a bad profile stops here, naming its entry
         except ProfileError as exc:

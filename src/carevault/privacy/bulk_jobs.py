@@ -129,8 +129,11 @@ class JobFiles:
         self._exports = exports
         self._task = task
         self.folder = folder
-        self.job_id = task.job_id
+
+    @property
+    def job_id(self) -> str:
         """Its sealed files are labelled with it (sealed_files.JobSealing)."""
+        return self._task.job_id
 
     def sealed(self, name: str) -> SealedWriter:
         """A new sealed file of the job, named as its download will be."""

@@ -15,8 +15,12 @@ from sqlalchemy import Connection, select
 from carevault.audit.models import Action, AuditRecord
 from carevault.clock import isoformat
 from carevault.identity.models import Actor
+from carevault.identity.permissions import Role
 from carevault.privacy.deid_models import deid_releases
 from carevault.privacy.services import GateServices
+
+REQUESTER_ROLES = frozenset({Role.PRIVACY_OFFICER})
+"""Who may ask for a de-identified release (aggregate or extract) over the API."""
 
 
 def record_release(

@@ -77,7 +77,6 @@ async def _call(
     """Authenticate, run the operation in a worker thread, map refusals to problem documents."""
     runtime: Runtime = request.app.state.runtime
     info = request_info(request)
-    who = RequestInfo(info.request_id, info.source_ip, info.user_agent)
 
     def run() -> T:
         token = bearer_token(request.headers.get("authorization"))
@@ -90,9 +89,9 @@ async def _call(
             )  # fmt: skip
             raise
         if refused is not None:  # bad input, audited now that we know who sent it
-            runtime.break_glass.audit_refusal(actor, who, refused, subject, "malformed request")
+            runtime.break_glass.audit_refusal(actor, info, refused, subject, "malformed request")
             raise refused
-        return operation(runtime, actor, who)
+        return operation(runtime, actor, info)
 
     try:
         result = await run_in_threadpool(run)

@@ -26,15 +26,14 @@ from carevault.deid.fhir.export import tenant_policy
 from carevault.deid.fhir.extract_jobs import ExtractRequest, start_extract
 from carevault.deid.report import REPORT_NAME
 from carevault.errors import Forbidden, Invalid
-from carevault.identity.permissions import Role
 from carevault.privacy.bulk_jobs import COMPLETED, FAILED, ExportFailed, JobFailed, JobView
+from carevault.privacy.deid_release import REQUESTER_ROLES
 from carevault.privacy.gate import Gate
 from carevault.web.fhir_api.bulk_export import in_progress
 from carevault.web.fhir_api.deps import Records, runtime
 from carevault.web.fhir_api.routes import base_url, checked
 
 router = APIRouter(prefix="/fhir")
-ALLOWED_ROLES = frozenset({Role.PRIVACY_OFFICER})
 EXTRACT_PARAMETERS = frozenset({"profile", "format", "project", "purpose", "style"})
 KINDS = (extract_jobs.LEVEL,)
 RETRY_AFTER_SECONDS = 5
@@ -75,7 +74,7 @@ async def deid_aggregate(request: Request, records: Records) -> Response:
 
     def run(gate: Gate) -> dict[str, Any]:
         try:
-            if gate.actor.role not in ALLOWED_ROLES:
+            if gate.actor.role not in REQUESTER_ROLES:
                 raise Forbidden("de-identified aggregates are released to the privacy officer")
             dims, purpose = _aggregate_arguments(_parameters(raw))
         except (Forbidden, Invalid) as exc:

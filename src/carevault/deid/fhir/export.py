@@ -32,6 +32,7 @@ from carevault.deid.fhir.profile import Profile, ProfileError, load_profile
 from carevault.deid.fhir.residual import ResidualScan
 from carevault.deid.fhir.writers import FORMATS, finalize, write_dictionary
 from carevault.deid.report import ExportReport
+from carevault.deid.text import STYLES
 from carevault.deid.text.learned import NoteTagger
 from carevault.errors import Conflict, Forbidden, Invalid
 from carevault.policy import PrivacyPolicy
@@ -45,8 +46,6 @@ PARTITION_PATIENTS = 25
 """Patients per partition: one gate export (a query per type) and one pass of the engine."""
 
 Progress = Callable[[int], None]
-STYLES = ("tag", "surrogate")
-"""How free-text PHI is replaced: a category tag, or a realistic surrogate."""
 
 
 class ResidualFound(Exception):

@@ -20,13 +20,12 @@ from carevault.deid.fhir.writers import DICTIONARY
 from carevault.deid.report import REPORT_NAME, ExportReport
 from carevault.errors import Forbidden, Invalid
 from carevault.identity.models import Actor
-from carevault.identity.permissions import Role
 from carevault.privacy.bulk_jobs import JobFailed, JobFiles, OutputFile
+from carevault.privacy.deid_release import REQUESTER_ROLES
 from carevault.runtime import Runtime
 
 LEVEL = "deid"
 """The kind of job in the export jobs table."""
-ALLOWED_ROLES = frozenset({Role.PRIVACY_OFFICER})
 PROFILES = ("safe-harbor", "limited-data-set")
 """Over HTTP, only the shipped profiles: a profile file's path is for the command line."""
 
@@ -42,7 +41,7 @@ class ExtractRequest:
 
 def start_extract(rt: Runtime, actor: Actor, request: ExtractRequest, request_url: str) -> str:
     """Check the request now (refusals are the kick-off's answer), queue the job; its id."""
-    if actor.role not in ALLOWED_ROLES:
+    if actor.role not in REQUESTER_ROLES:
         raise Forbidden("de-identified extracts are released to the privacy officer")
     if request.profile not in PROFILES:
         raise Invalid(f"the profile is one of {', '.join(PROFILES)}")

@@ -9,6 +9,6 @@ from __future__ import annotations
 
 from .detect import find_phi, find_phi_in_notes
 from .spans import CATEGORIES, PhiSpan
-from .surrogate import scrub_text
+from .surrogate import STYLES, scrub_text
 
-__all__ = ["CATEGORIES", "PhiSpan", "find_phi", "find_phi_in_notes", "scrub_text"]
+__all__ = ["CATEGORIES", "STYLES", "PhiSpan", "find_phi", "find_phi_in_notes", "scrub_text"]

@@ -15,9 +15,9 @@ from functools import cache
 from typing import Final
 
 from . import lexicon
+from .learned import Phrase
 from .tokens import FUNCTION_WORDS, is_upper_text
 
-Phrase = tuple[int, int, str]
 _SWAPPED: Final = frozenset({"NAME", "LOCATION"})
 _WORD: Final = re.compile(r"[A-Za-z]{2,}")
 

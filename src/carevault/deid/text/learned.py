@@ -32,6 +32,8 @@ from .tokens import FUNCTION_WORDS, Token, is_lower_text, is_upper_text, tokeniz
 # The cut that maximises an F-beta measure is about F / (1 + beta^2) (Lipton et al. 2014):
 # 0.9 / 5 for F2, so a token is flagged from a 20% chance on. Not fitted to any corpus.
 THRESHOLD: Final = 0.2
+Phrase = tuple[int, int, str]
+"""An annotated phrase of a training note: start, end (exclusive), category."""
 LEARNED: Final = ("NAME", "LOCATION")
 _OUTSIDE: Final = "O"
 _WINDOW: Final = (-2, -1, 1, 2)
@@ -128,7 +130,7 @@ def token_features(text: str, toks: Sequence[Token]) -> list[dict[str, float]]:
     return out
 
 
-def token_labels(toks: Sequence[Token], phrases: Iterable[tuple[int, int, str]]) -> list[str]:
+def token_labels(toks: Sequence[Token], phrases: Iterable[Phrase]) -> list[str]:
     """The category of the annotated phrase each token lies in (names and places only)."""
     marked = [(s, e, c) for s, e, c in phrases if c in LEARNED]
     labels: list[str] = []
@@ -139,7 +141,7 @@ def token_labels(toks: Sequence[Token], phrases: Iterable[tuple[int, int, str]])
 
 
 def train(
-    notes: Iterable[tuple[str, Sequence[tuple[int, int, str]]]],
+    notes: Iterable[tuple[str, Sequence[Phrase]]],
     out: Path,
     *,
     iterations: int = 150,

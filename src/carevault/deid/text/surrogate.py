@@ -181,6 +181,10 @@ def surrogate(category: str, original: str, key: bytes) -> str:
     return _digits(rng, original)
 
 
+STYLES: Final = ("tag", "surrogate")
+"""How a PHI span is replaced: by its category tag, or by a realistic surrogate."""
+
+
 def scrub_text(
     text: str,
     *,
@@ -190,7 +194,7 @@ def scrub_text(
 ) -> tuple[str, list[PhiSpan]]:
     """``text`` with every PHI span replaced, and the spans (offsets into the input);
     ``tagger``: a trained notes model whose names and places count too."""
-    if style not in ("tag", "surrogate"):
+    if style not in STYLES:
         raise ValueError(f"unknown scrub style {style!r}")
     spans = find_phi(text, tagger)
     out: list[str] = []

@@ -7,9 +7,9 @@ import random
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .augment import Phrase, swapped
+from .augment import swapped
 from .corpus import Note, read_corpus, split
-from .learned import train
+from .learned import Phrase, train
 
 
 def examples(
